@@ -1,0 +1,1 @@
+"""SafeRefer Python SDK: consent-based, minimal-data referrals through a SafeRefer node."""

@@ -1,0 +1,1 @@
+"""SafeRefer conformance suite: proves a server over HTTP keeps the standard's promises."""

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything the tests and the server need on a fresh machine, idempotently:
+#   - .venv/ with the project (editable) and its pinned dev dependencies
+#   - .tools/bin/opa built with `go install` at the pinned version
+#   - .tools/node/ with Spectral and the OWASP ruleset from the npm registry
+#   - PostgreSQL server binaries from Debian's packages (the tests start their own cluster)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=versions.env
+source scripts/versions.env
+TOOLS="$ROOT/.tools"
+mkdir -p "$TOOLS/bin"
+
+log() { printf '[bootstrap] %s\n' "$*"; }
+
+# --- Python -----------------------------------------------------------------
+if [[ ! -x .venv/bin/python ]]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+if [[ ! -f "$stamp" ]]; then
+  log "installing Python packages"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+# --- OPA (Go module, pinned) ---------------------------------------------------
+if [[ ! -x "$TOOLS/bin/opa" ]] || ! "$TOOLS/bin/opa" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+  log "building OPA ${OPA_VERSION} with go install (first run takes a few minutes)"
+  GOBIN="$TOOLS/bin" CGO_ENABLED=0 go install "github.com/open-policy-agent/opa@${OPA_VERSION}"
+fi
+
+# --- Spectral (npm, pinned) ----------------------------------------------------
+if [[ ! -x "$TOOLS/node/node_modules/.bin/spectral" ]]; then
+  log "installing Spectral ${SPECTRAL_CLI_VERSION}"
+  mkdir -p "$TOOLS/node"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" \
+    "@stoplight/spectral-cli@${SPECTRAL_CLI_VERSION}" \
+    "@stoplight/spectral-owasp-ruleset@${SPECTRAL_OWASP_VERSION}" >/dev/null
+fi
+
+# --- PostgreSQL (Debian packages) ----------------------------------------------
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "installing PostgreSQL from Debian packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql >/dev/null
+fi
+log "ready"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Lint and type gates: ruff (lint + format check) everywhere, mypy strict on the
+# SDK (saferefer) and the server (saferefer_server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+V=.venv/bin
+echo "[lint] ruff check"; $V/ruff check .
+echo "[lint] ruff format --check"; $V/ruff format --check .
+echo "[lint] mypy --strict saferefer saferefer_server"
+$V/mypy -p saferefer -p saferefer_server

@@ -1,0 +1,1 @@
+"""SafeRefer reference server: a national node of the SafeRefer referral mechanism."""
