@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 V=.venv/bin
 echo "[lint] ruff check"; $V/ruff check .
 echo "[lint] ruff format --check"; $V/ruff format --check .
-echo "[lint] mypy --strict saferefer saferefer_server"
-$V/mypy -p saferefer -p saferefer_server
+echo "[lint] mypy --strict saferefer saferefer_server saferefer_conformance"
+$V/mypy -p saferefer -p saferefer_server -p saferefer_conformance

@@ -1,0 +1,80 @@
+"""consents.record / retrieve / list / withdraw / receipt against the real node, both twins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import saferefer
+
+NGO = "urn:saferefer:org:NL:demo-ngo"
+SHELTER = "urn:saferefer:org:NL:demo-shelter"
+POLICE = "urn:saferefer:org:NL:demo-police"
+
+
+def test_consent_lifecycle_sync(
+    client_for: Callable[..., saferefer.Client], consent_doc: Callable[..., dict[str, Any]]
+) -> None:
+    ngo = client_for(NGO)
+    consent = ngo.consents.record(consent_doc(SHELTER))
+    assert consent.status == "active"
+    assert ngo.consents.retrieve(consent.id).id == consent.id
+    assert consent.id in [c.id for c in ngo.consents.list()]
+    receipt = ngo.consents.receipt(consent.id)
+    assert receipt.consent_id == consent.id
+    # the organisation named in the grant may read it; another may not know it exists
+    assert client_for(SHELTER).consents.retrieve(consent.id).id == consent.id
+    with pytest.raises(saferefer.NotFoundError):
+        client_for(POLICE).consents.retrieve(consent.id)
+    withdrawn = ngo.consents.withdraw(consent.id, channel="phone", received_by="worker-2")
+    assert withdrawn.status == "withdrawn"
+
+
+def test_record_invalid_consent_fails_locally_sync(
+    client_for: Callable[..., saferefer.Client], consent_doc: Callable[..., dict[str, Any]]
+) -> None:
+    document = consent_doc(SHELTER)
+    del document["valid_until"]
+    with pytest.raises(saferefer.InvalidRequestError) as info:
+        client_for(NGO).consents.record(document)
+    assert [e.path for e in info.value.errors] == ["#"]
+    assert "valid_until" in info.value.errors[0].message
+
+
+def test_local_and_node_validation_agree_sync(
+    client_for: Callable[..., saferefer.Client], consent_doc: Callable[..., dict[str, Any]]
+) -> None:
+    """The same malformed document: the SDK's local report equals the node's problem."""
+    document = consent_doc(SHELTER)
+    document["grants"][0]["purposes"] = ["deportation"]
+    document["language"] = 7
+    ngo = client_for(NGO)
+    with pytest.raises(saferefer.InvalidRequestError) as local:
+        ngo.consents.record(document)
+    with pytest.raises(saferefer.ValidationError) as remote:
+        ngo.consents.record(document, validate=False)
+    assert [(e.path, e.message) for e in local.value.errors] == [
+        (e.path, e.message) for e in remote.value.errors
+    ]
+    assert local.value.message == remote.value.detail
+
+
+async def test_consent_lifecycle_async(
+    async_client_for: Callable[..., saferefer.AsyncClient],
+    consent_doc: Callable[..., dict[str, Any]],
+) -> None:
+    async with async_client_for(NGO) as ngo:
+        consent = await ngo.consents.record(consent_doc(SHELTER))
+        assert (await ngo.consents.retrieve(consent.id)).status == "active"
+        assert consent.id in [c.id async for c in ngo.consents.list()]
+        assert (await ngo.consents.list()).items
+        receipt = await ngo.consents.receipt(consent.id)
+        assert receipt.consent_id == consent.id
+        withdrawn = await ngo.consents.withdraw(
+            consent.id, channel="in_person", received_by="worker-2", note="by phone call"
+        )
+        assert withdrawn.status == "withdrawn"
+    async with async_client_for(POLICE) as police:
+        with pytest.raises(saferefer.NotFoundError):
+            await police.consents.retrieve(consent.id)

@@ -1,0 +1,164 @@
+"""Build the violation catalogue from the METADATA annotations of the policies.
+
+Every rule that produces a violation or an obligation carries a `# METADATA` block (title,
+custom.rule, custom.level, custom.legal_basis, custom.fix, custom.fr). This script reads them
+with `opa inspect -a` and writes
+
+* policies/saferefer/catalogue/data.json — loaded as data.saferefer.catalogue (`entries` by
+  code, and an `index` of [scope, code] pairs); the decision builds every violation and
+  obligation object from it (rego-cpp has no rego.metadata.rule(),
+  so the annotations reach both engines through this data file);
+* spec/codelists/violation-codes.json — the published code list.
+
+policies/tests/test_catalogue.py fails when either file is out of date.
+Run: .venv/bin/python policies/tools/catalogue.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+POLICIES = REPO / "policies"
+OPA = REPO / ".tools" / "bin" / "opa"
+CATALOGUE = POLICIES / "saferefer" / "catalogue" / "data.json"
+CODELIST = REPO / "spec" / "codelists" / "violation-codes.json"
+
+RULES_PREFIX = ("saferefer", "rules")
+OVERLAYS_PREFIX = ("overlays",)
+
+# Produced by the engines, not by a rule: any engine error, timeout or undefined result.
+ENGINE_UNAVAILABLE = {
+    "code": "policy_engine_unavailable",
+    "labels": {
+        "en": "The policy engine could not decide; the disclosure is refused",
+        "fr": "Le moteur de règles n'a pas pu décider ; la communication est refusée",
+    },
+    "rule": "R30",
+    "kind": "violation",
+    "level": "MUST",
+    "legal_basis": "GDPR arts 5(1)(f), 25 (fail closed, design)",
+    "fix": "Retry later; the node answers 503 until its policy engine is healthy again.",
+}
+
+
+class CatalogueError(Exception):
+    """An annotated rule is incomplete or two rules claim the same code."""
+
+
+def rule_annotations(policy_dir: Path = POLICIES) -> list[dict[str, Any]]:
+    result = subprocess.run(  # noqa: S603 - the pinned OPA binary with fixed arguments
+        [str(OPA), "inspect", "-a", "--format", "json", str(policy_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    found: list[dict[str, Any]] = json.loads(result.stdout).get("annotations", [])
+    return found
+
+
+def rule_path(item: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(part["value"]) for part in item["path"][1:])
+
+
+def entry_for(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The catalogue entry of one annotated rule, or None for package annotations."""
+    note = item["annotations"]
+    custom = note.get("custom") or {}
+    if note.get("scope") != "rule" or "rule" not in custom:
+        return None
+    path = rule_path(item)
+    code = path[-1]
+    kind = custom.get("kind", "violation")
+    entry: dict[str, Any] = {
+        "kind": kind,
+        "rule": custom["rule"],
+        "message": note["title"],
+        "legal_basis": custom["legal_basis"],
+        "fr": custom["fr"],
+    }
+    if path[: len(RULES_PREFIX)] == RULES_PREFIX and len(path) == len(RULES_PREFIX) + 2:
+        entry["family"] = path[len(RULES_PREFIX)]
+    elif path[: len(OVERLAYS_PREFIX)] == OVERLAYS_PREFIX and len(path) == len(OVERLAYS_PREFIX) + 2:
+        entry["overlay"] = path[len(OVERLAYS_PREFIX)]
+    else:
+        raise CatalogueError(
+            f"annotated rule outside saferefer.rules.* or overlays.*: {'.'.join(path)}"
+        )
+    if kind == "violation":
+        entry["level"] = custom["level"]
+        entry["fix"] = custom["fix"]
+        if entry["level"] not in ("MUST", "SHOULD"):
+            raise CatalogueError(f"{code}: level must be MUST or SHOULD")
+    elif kind != "obligation":
+        raise CatalogueError(f"{code}: kind must be violation or obligation")
+    return code, entry
+
+
+def build(policy_dir: Path = POLICIES) -> dict[str, dict[str, Any]]:
+    catalogue: dict[str, dict[str, Any]] = {}
+    for item in rule_annotations(policy_dir):
+        if item["location"]["file"].endswith("_test.rego"):
+            continue
+        found = entry_for(item)
+        if found is None:
+            continue
+        code, entry = found
+        if code in catalogue and catalogue[code] != entry:
+            raise CatalogueError(f"two rules claim the code {code}")
+        catalogue[code] = entry
+    return dict(sorted(catalogue.items()))
+
+
+def codelist(catalogue: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    entries = [ENGINE_UNAVAILABLE]
+    for code, entry in catalogue.items():
+        item: dict[str, Any] = {
+            "code": code,
+            "labels": {"en": entry["message"], "fr": entry["fr"]},
+            "rule": entry["rule"],
+            "kind": entry["kind"],
+        }
+        for key in ("level", "legal_basis", "fix", "overlay"):
+            if key in entry:
+                item[key] = entry[key]
+        entries.append(item)
+    entries.sort(key=lambda item: str(item["code"]))
+    return {"codelist": "violation-codes", "version": "0.1.0", "entries": entries}
+
+
+def render(document: Any) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def index(catalogue: dict[str, dict[str, Any]]) -> dict[str, list[list[str]]]:
+    """[scope, code] pairs per kind and scope, so the decision never scans the whole catalogue
+    (rego-cpp is slow at that): scope is the rule family, or the overlay's country code."""
+    pairs: dict[str, list[list[str]]] = {
+        "base_violations": [],
+        "base_obligations": [],
+        "overlay_violations": [],
+        "overlay_obligations": [],
+    }
+    for code, entry in catalogue.items():
+        origin = "overlay" if "overlay" in entry else "base"
+        scope = entry.get("overlay") or entry["family"]
+        pairs[f"{origin}_{entry['kind']}s"].append([scope, code])
+    return pairs
+
+
+def document(catalogue: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"entries": catalogue, "index": index(catalogue)}
+
+
+def main() -> None:
+    catalogue = build()
+    CATALOGUE.write_text(render(document(catalogue)), encoding="utf-8")
+    CODELIST.write_text(render(codelist(catalogue)), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

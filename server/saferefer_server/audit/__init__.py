@@ -1,0 +1,1 @@
+"""Append-only, hash-chained audit log: every decision, disclosure, consent change and state change."""

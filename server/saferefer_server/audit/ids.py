@@ -1,0 +1,37 @@
+"""Timestamps on the wire: RFC 3339 UTC with a `Z` (ids come from `core.ids.uuid7`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from saferefer_server.core.cursors import decode_cursor, invalid_cursor
+from saferefer_server.core.ids import uuid7
+
+__all__ = ["cursor_int", "cursor_str", "parse_rfc3339", "rfc3339", "uuid7"]
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2026-11-28T21:30:00.123Z` — millisecond precision, always UTC."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("timestamp without a UTC offset")
+    return moment.astimezone(UTC)
+
+
+def cursor_int(cursor: str, key: str, *, parameter: str = "cursor") -> int:
+    """The integer position inside a cursor this node issued (422 problem otherwise)."""
+    value = decode_cursor(cursor, keys={key}, parameter=parameter)[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise invalid_cursor(parameter)
+    return value
+
+
+def cursor_str(cursor: str, key: str, *, parameter: str = "cursor") -> str:
+    value = decode_cursor(cursor, keys={key}, parameter=parameter)[key]
+    if not isinstance(value, str) or len(value) > 200:
+        raise invalid_cursor(parameter)
+    return value

@@ -1,0 +1,58 @@
+"""RFC 8785 JSON Canonicalization Scheme, for the JSON the node hashes and signs.
+
+Members are sorted by their UTF-16 code units, strings keep non-ASCII characters as they are and
+escape only what JSON requires, and numbers use the ECMAScript shortest form (integral floats
+lose their `.0`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value):
+        raise ValueError("JCS cannot represent NaN or infinity")
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        sign = "-" if exponent.startswith("-") else "+"
+        text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+    return text
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if value is None or isinstance(value, bool | str):
+        out.append(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(_number(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        for index, key in enumerate(sorted(value, key=lambda k: str(k).encode("utf-16-be"))):
+            if index:
+                out.append(",")
+            out.append(json.dumps(str(key), ensure_ascii=False))
+            out.append(":")
+            _encode(value[key], out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"JCS cannot encode {type(value).__name__}")
+
+
+def canonicalize(value: Any) -> bytes:
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out).encode("utf-8")

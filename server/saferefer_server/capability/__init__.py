@@ -1,0 +1,1 @@
+"""The node's capability document at `/.well-known/saferefer`."""

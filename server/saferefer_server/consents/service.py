@@ -1,0 +1,343 @@
+"""Recording, reading and listing consents; their documents for the API, the policy and receipts.
+
+A consent is visible to the organisation that recorded it and to every organisation one of its
+grants names (by id, or by a role it holds in its country). Everything else is "not found".
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saferefer_server.audit import service as audit
+from saferefer_server.audit.ids import parse_rfc3339, rfc3339, uuid7
+from saferefer_server.auth.principal import Principal
+from saferefer_server.consents.models import (
+    STATUS_ACTIVE,
+    STATUS_EXPIRED,
+    STATUS_WITHDRAWN,
+    Consent,
+    ConsentGrant,
+)
+from saferefer_server.core.problems import ProblemError
+from saferefer_server.db.base import utcnow
+from saferefer_server.domain_spec import entry
+from saferefer_server.events import service as events
+
+GRANT_ACTIVE = "active"
+GRANT_WITHDRAWN = "withdrawn"
+# Members of a stored record the server sets; the rest is the create document as sent.
+_SERVER_MEMBERS = ("id", "status", "recorded_at", "withdrawal", "superseded_by", "signature")
+
+
+def is_enforcement_role(role: str) -> bool:
+    found = entry("roles", role)
+    return bool(found and found.get("enforcement"))
+
+
+def _invalid(errors: list[dict[str, str]]) -> ProblemError:
+    return ProblemError(
+        422,
+        "validation-error",
+        "The consent record is incomplete or inconsistent",
+        f"{len(errors)} problem(s), first at {errors[0]['pointer']}: {errors[0]['detail']}",
+        errors=errors,
+    )
+
+
+def minimum_errors(
+    *, document: Mapping[str, Any], principal: Principal, now: datetime
+) -> list[dict[str, str]]:
+    """What the schema cannot say about RIGHTS.md's consent minimum (SR-CONSENT-001..014)."""
+    errors: list[dict[str, str]] = []
+    role = document["recorder"]["role"]
+    if role not in principal.roles:
+        errors.append(
+            {
+                "pointer": "#/recorder/role",
+                "detail": "the recording organisation does not hold this role",
+            }
+        )
+    issued = parse_rfc3339(document["issued_at"])
+    valid_from = parse_rfc3339(document["valid_from"])
+    valid_until = parse_rfc3339(document["valid_until"])
+    if valid_until <= issued:
+        errors.append({"pointer": "#/valid_until", "detail": "must be later than issued_at (R6)"})
+    if valid_until <= valid_from:
+        errors.append({"pointer": "#/valid_until", "detail": "must be later than valid_from"})
+    if valid_until <= now:
+        errors.append({"pointer": "#/valid_until", "detail": "is already in the past"})
+    child = document.get("child")
+    if child is not None:
+        guardian = child["guardian"]
+        if not guardian["conflict_of_interest_checked"]:
+            errors.append(
+                {
+                    "pointer": "#/child/guardian/conflict_of_interest_checked",
+                    "detail": "the guardian must be checked for a conflict of interest (R27)",
+                }
+            )
+        if guardian["conflict_of_interest_found"]:
+            errors.append(
+                {
+                    "pointer": "#/child/guardian/conflict_of_interest_found",
+                    "detail": "a guardian with a conflict of interest cannot consent (R27); "
+                    "record the consent through another representative",
+                }
+            )
+        if not child["views_heard"]:
+            errors.append(
+                {
+                    "pointer": "#/child/views_heard",
+                    "detail": "the child's views must be heard (R27)",
+                }
+            )
+    for index, grant in enumerate(document["grants"]):
+        extra = set(grant.get("explicit_categories", [])) - set(grant["data_categories"])
+        if extra:
+            errors.append(
+                {
+                    "pointer": f"#/grants/{index}/explicit_categories",
+                    "detail": "lists a category that is not in the grant's data_categories",
+                }
+            )
+    return errors
+
+
+async def record(
+    *, db_session: AsyncSession, principal: Principal, document: Mapping[str, Any], node_id: str
+) -> Consent:
+    """Store a schema-valid consent-create document recorded by `principal` (caller commits)."""
+    now = utcnow()
+    errors = minimum_errors(document=document, principal=principal, now=now)
+    if errors:
+        raise _invalid(errors)
+    stored = copy.deepcopy(dict(document))
+    stored["recorder"] = {
+        "org_id": principal.org_id,
+        "role": document["recorder"]["role"],
+        "worker_ref": document["recorder"]["worker_ref"],
+        "enforcement_role": is_enforcement_role(document["recorder"]["role"]),
+    }
+    stored["grants"] = [
+        {
+            "grant_id": uuid7(),
+            "explicit_categories": [],
+            "onward_sharing": False,
+            **grant,
+            "status": GRANT_ACTIVE,
+        }
+        for grant in document["grants"]
+    ]
+    consent = Consent(
+        id=uuid7(),
+        recorded_by_org=principal.org_id,
+        recorder_role=stored["recorder"]["role"],
+        subject_ref=stored["subject_ref"],
+        status=STATUS_ACTIVE,
+        valid_from=parse_rfc3339(stored["valid_from"]),
+        valid_until=parse_rfc3339(stored["valid_until"]),
+        recorded_at=now,
+        document=stored,
+        recorder_jws=None,
+        withdrawn_at=None,
+        withdrawal=None,
+    )
+    db_session.add(consent)
+    await db_session.flush()
+    for position, grant in enumerate(stored["grants"]):
+        recipient = grant["recipient"]
+        db_session.add(
+            ConsentGrant(
+                consent_id=consent.id,
+                position=position,
+                recipient_org=recipient.get("org_id"),
+                recipient_role=recipient.get("role"),
+                recipient_country=recipient.get("country"),
+            )
+        )
+    await audit.append(
+        db_session=db_session,
+        node_id=node_id,
+        actor_org=principal.org_id,
+        action="consent.recorded",
+        object_type="consent",
+        object_id=consent.id,
+    )
+    await events.emit(
+        db_session=db_session,
+        org_id=principal.org_id,
+        event_type="org.saferefer.consent.recorded",
+        subject=consent.id,
+        data=consent_event_data(consent, grant_ids=grant_ids(consent), now=now),
+        source=node_id,
+    )
+    return consent
+
+
+def grant_ids(consent: Consent) -> list[str]:
+    return [str(g["grant_id"]) for g in consent.document["grants"]]
+
+
+def consent_event_data(
+    consent: Consent, *, grant_ids: Sequence[str], now: datetime
+) -> dict[str, Any]:
+    return {
+        "consent_id": consent.id,
+        "status": status_of(consent, now),
+        "recorder": consent.recorded_by_org,
+        "grant_ids": list(grant_ids),
+        "occurred_at": rfc3339(now),
+    }
+
+
+def status_of(consent: Consent, now: datetime) -> str:
+    """`withdrawn` as stored; `expired` once valid_until has passed, whatever is stored (SR-CONSENT-005)."""
+    if consent.status == STATUS_WITHDRAWN:
+        return STATUS_WITHDRAWN
+    if consent.valid_until <= now:
+        return STATUS_EXPIRED
+    return consent.status
+
+
+def _visible_to(principal: Principal) -> ColumnElement[bool]:
+    named = exists().where(
+        ConsentGrant.consent_id == Consent.id,
+        or_(
+            ConsentGrant.recipient_org == principal.org_id,
+            and_(
+                ConsentGrant.recipient_role.in_(principal.roles),
+                ConsentGrant.recipient_country == principal.country,
+            ),
+        ),
+    )
+    return or_(Consent.recorded_by_org == principal.org_id, named)
+
+
+async def get_visible(
+    *,
+    db_session: AsyncSession,
+    principal: Principal,
+    consent_id: str,
+    lock: Literal["update", "share"] | None = None,
+) -> Consent | None:
+    query = select(Consent).where(Consent.id == consent_id, _visible_to(principal))
+    if lock == "update":
+        query = query.with_for_update(of=Consent)
+    elif lock == "share":
+        # A send holds its consents shared until it commits, so a concurrent withdrawal waits
+        # for it and then revokes the new referral too (or the send sees the withdrawal).
+        query = query.with_for_update(read=True, of=Consent)
+    return (await db_session.scalars(query)).one_or_none()
+
+
+async def list_visible(
+    *,
+    db_session: AsyncSession,
+    principal: Principal,
+    after_id: str | None,
+    limit: int,
+    status: str | None = None,
+    now: datetime | None = None,
+) -> list[Consent]:
+    query = select(Consent).where(_visible_to(principal))
+    if after_id is not None:
+        query = query.where(Consent.id > after_id)
+    if status is not None:
+        # `expired` is derived from valid_until (SR-CONSENT-005), not stored.
+        moment = now or utcnow()
+        if status == STATUS_WITHDRAWN:
+            query = query.where(Consent.status == STATUS_WITHDRAWN)
+        elif status == STATUS_EXPIRED:
+            query = query.where(Consent.status != STATUS_WITHDRAWN, Consent.valid_until <= moment)
+        else:
+            query = query.where(
+                Consent.status == status,
+                Consent.status != STATUS_WITHDRAWN,
+                Consent.valid_until > moment,
+            )
+    return list((await db_session.scalars(query.order_by(Consent.id).limit(limit))).all())
+
+
+async def get_many(*, db_session: AsyncSession, consent_ids: Sequence[str]) -> list[Consent]:
+    """Consents by id, server-side (for policy input: never trusted from the client)."""
+    if not consent_ids:
+        return []
+    rows = (
+        await db_session.scalars(select(Consent).where(Consent.id.in_(list(consent_ids))))
+    ).all()
+    return list(rows)
+
+
+def record_document(consent: Consent, *, now: datetime) -> dict[str, Any]:
+    """The consent-record.schema.json document."""
+    document: dict[str, Any] = {
+        key: value for key, value in consent.document.items() if key not in _SERVER_MEMBERS
+    }
+    document["id"] = consent.id
+    document["status"] = status_of(consent, now)
+    document["recorded_at"] = rfc3339(consent.recorded_at)
+    if consent.withdrawal is not None:
+        document["withdrawal"] = consent.withdrawal
+    return document
+
+
+def active_grants(consent: Consent) -> list[dict[str, Any]]:
+    return [g for g in consent.document["grants"] if g.get("status", GRANT_ACTIVE) == GRANT_ACTIVE]
+
+
+def policy_consent(consent: Consent, *, now: datetime) -> dict[str, Any]:
+    """The consent as the policy input carries it (policy-input.schema.json#/$defs/consent)."""
+    doc = consent.document
+    given_by: dict[str, Any] = {"kind": doc["given_by"]}
+    child = doc.get("child")
+    if child is not None:
+        given_by["conflict_of_interest"] = bool(child["guardian"]["conflict_of_interest_found"])
+    view: dict[str, Any] = {
+        "id": consent.id,
+        "status": status_of(consent, now),
+        "recorded_by": {"org": consent.recorded_by_org, "role": consent.recorder_role},
+        "given_by": given_by,
+        "valid_from": rfc3339(consent.valid_from),
+        "valid_until": rfc3339(consent.valid_until),
+        "language": doc["language"],
+        "interpreter": bool(doc["interpreter"]["present"]),
+        "method": doc["method"],
+        "refusal_does_not_affect_assistance": bool(doc["refusal_does_not_affect_assistance"]),
+        "risks_informed": list(doc.get("risks_informed", [])),
+        "grants": [_policy_grant(g) for g in active_grants(consent)],
+    }
+    if doc["interpreter"].get("independence"):
+        view["interpreter_independence"] = doc["interpreter"]["independence"]
+    return view
+
+
+def _policy_grant(grant: Mapping[str, Any]) -> dict[str, Any]:
+    recipient = grant["recipient"]
+    if "org_id" in recipient:
+        policy_recipient: dict[str, Any] = {"org": recipient["org_id"]}
+    else:
+        policy_recipient = {"role": recipient["role"], "country": recipient["country"]}
+    return {
+        "recipient": policy_recipient,
+        "purposes": list(grant["purposes"]),
+        "data_categories": list(grant["data_categories"]),
+        "explicit_categories": list(grant.get("explicit_categories", [])),
+        "onward_sharing": bool(grant.get("onward_sharing", False)),
+    }
+
+
+def grant_covers(
+    grant: Mapping[str, Any], *, org_id: str, roles: Sequence[str], country: str, purpose: str
+) -> bool:
+    recipient = grant["recipient"]
+    if "org_id" in recipient:
+        names = recipient["org_id"] == org_id
+    else:
+        names = recipient["role"] in roles and recipient["country"] == country
+    return names and purpose in grant["purposes"]

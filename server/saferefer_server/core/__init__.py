@@ -1,0 +1,1 @@
+"""Cross-cutting infrastructure: problems, request context, logs, metrics, idempotency."""

@@ -1,0 +1,1 @@
+"""Persistence: the declarative base, engine and session factory, and the Alembic migrations."""

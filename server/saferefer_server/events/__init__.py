@@ -1,0 +1,1 @@
+"""Durable outbox: per-organisation gap-free event feeds and signed webhook deliveries."""

@@ -1,0 +1,275 @@
+"""The OPA engine: decisions by a real Open Policy Agent server, through opa-python-client.
+
+Policies and data are *pushed* with the client (`update_or_create_data`, then
+`update_policy_from_string` for every module of the `PolicySet`), so any OPA started with
+`opa run --server` works as the sidecar, and the set it decides with is exactly the one the
+embedded engine and `opa eval` load. Modules the server holds that are not in the set (left over
+from an earlier revision) are deleted first, so the server's policies equal the policy directory.
+OPA recompiles everything on each module upload and refuses a module that calls a function defined
+in a module not uploaded yet; uploads (and deletions) are therefore retried while a round still
+makes progress, and only then is a compile error reported.
+
+The push happens on first use (`decide` or `check_health`; the server's readiness probe calls the
+latter at start-up) because the client lives on the event loop; it runs as its own task, so a
+caller that stops waiting does not abort it. If the OPA server loses the policies (a restarted
+sidecar) the decision comes back undefined, which fails closed, and the next call pushes them
+again; failed pushes are retried at most once per `RELOAD_INTERVAL_S`.
+
+What opa-python-client 3.0.0's `AsyncOpaClient` does not do, and how this module copes:
+
+* It takes a host and a port, not a URL: `opa_url` is split here (http and https only, no path
+  prefix).
+* It opens its aiohttp session only in `__aenter__`; the engine enters it once and keeps it.
+* It has one timeout for every request; decisions get their own, shorter deadline from
+  `asyncio.timeout`, while policy uploads keep the client's longer one.
+* `query_rule` raises `aiohttp.ClientResponseError` on a non-2xx answer before reading the body,
+  so OPA's error code (e.g. `eval_conflict_error`) is not available; the failure is logged as an
+  evaluation error with the HTTP status only.
+* It retries connection errors and 500/502/504 with back-off by default; decisions use
+  `retries=0` so that one decision never costs more than its deadline, and a 500 (an evaluation
+  error) is final.
+* `update_policy_from_string` by default rewrites a module it thinks is Rego v0 and uploads it
+  again; SafeRefer's policies are Rego v1, so `rego_compat=False` reports the real error instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from opa_client import AsyncOpaClient
+from opa_client.errors import DeletePolicyError
+
+from ._decision import DecisionReader, Failure, InvalidDecision, PolicyDecision, log_failure
+from ._sources import DECISION_PACKAGE, DECISION_RULE, PolicyLoadError, PolicySet
+
+RELOAD_INTERVAL_S = 1.0
+LOAD_TIMEOUT_S = 30.0
+_STRICT = {"strict-builtin-errors": "true"}
+
+
+def _split_url(opa_url: str) -> tuple[str, int, bool]:
+    parts = urlsplit(opa_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"OPA URL must look like http://host:port, got {opa_url!r}")
+    if parts.path not in ("", "/"):
+        raise ValueError("OPA URL must not have a path (opa-python-client adds /v1 itself)")
+    tls = parts.scheme == "https"
+    return parts.hostname, parts.port or (443 if tls else 8181), tls
+
+
+class OpaEngine:
+    """`PolicyEngine` backed by an OPA server. One instance belongs to one event loop."""
+
+    name = "opa"
+
+    def __init__(
+        self,
+        policy_set: PolicySet,
+        reader: DecisionReader,
+        *,
+        opa_url: str,
+        timeout_s: float,
+    ) -> None:
+        self._policy_set = policy_set
+        self._reader = reader
+        self._timeout_s = timeout_s
+        self._host, self._port, self._tls = _split_url(opa_url)
+        self.revision = policy_set.revision
+        self._stack = AsyncExitStack()
+        self._client: AsyncOpaClient | None = None
+        self._loading: asyncio.Future[AsyncOpaClient] | None = None
+        self._loaded = False
+        self._last_attempt = -RELOAD_INTERVAL_S
+        self._last_error = "not loaded yet"
+        self._closed = False
+
+    async def decide(self, policy_input: Mapping[str, Any]) -> PolicyDecision:
+        try:
+            # Only JSON reaches the policy, exactly as the embedded engine requires.
+            json.dumps(policy_input, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            log_failure(self.name, Failure.ERROR, f"input is not JSON ({type(exc).__name__})")
+            return PolicyDecision.fail_closed()
+        try:
+            client = await self._ready_client()
+        except Exception as exc:
+            log_failure(self.name, Failure.UNAVAILABLE, _describe(exc))
+            return PolicyDecision.fail_closed()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                answer = await client.query_rule(
+                    dict(policy_input), DECISION_PACKAGE, DECISION_RULE, query_params=_STRICT
+                )
+        except TimeoutError:
+            log_failure(self.name, Failure.TIMEOUT, f"no decision within {self._timeout_s:g} s")
+            return PolicyDecision.fail_closed()
+        except aiohttp.ClientResponseError as exc:
+            # OPA is up but could not evaluate (e.g. conflicting outputs, a built-in error).
+            log_failure(self.name, Failure.ERROR, _describe(exc))
+            return PolicyDecision.fail_closed()
+        except (aiohttp.ClientError, OSError) as exc:
+            self._loaded = False  # the server went away: re-check and re-push next time
+            log_failure(self.name, Failure.UNAVAILABLE, _describe(exc))
+            return PolicyDecision.fail_closed()
+        except Exception as exc:
+            log_failure(self.name, Failure.ERROR, _describe(exc))
+            return PolicyDecision.fail_closed()
+        try:
+            if not isinstance(answer, dict):
+                raise InvalidDecision(Failure.INVALID, "OPA answered with something else")
+            return self._reader.read(answer.get("result"))
+        except InvalidDecision as exc:
+            if exc.failure is Failure.UNDEFINED:
+                self._loaded = False  # maybe a restarted server without our policies
+            log_failure(self.name, exc.failure, exc.detail)
+            return PolicyDecision.fail_closed()
+
+    async def check_health(self) -> bool:
+        """Healthy when OPA answers /health and a probe decision (empty input) is valid.
+
+        The probe is what a decision needs: a server that lost our policies answers it with
+        "undefined" and is unhealthy (and gets them pushed again).
+        """
+        try:
+            client = await self._ready_client()
+            if not await client.check_health():
+                self._loaded = False
+                return False
+        except Exception:
+            return False
+        probe = await self.decide({})
+        return not probe.engine_failure
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
+            with contextlib.suppress(BaseException):
+                await self._loading
+        await self._stack.aclose()
+        self._client = None
+
+    # --- loading --------------------------------------------------------------------------
+
+    async def _ready_client(self) -> AsyncOpaClient:
+        if self._closed:
+            raise RuntimeError("engine is closed")
+        if self._loaded and self._client is not None:
+            return self._client
+        if self._loading is None or self._loading.done():
+            if time.monotonic() - self._last_attempt < RELOAD_INTERVAL_S:
+                raise PolicyLoadError(f"policies not loaded into OPA: {self._last_error}")
+            self._last_attempt = time.monotonic()
+            self._loading = asyncio.ensure_future(self._load())
+            self._loading.add_done_callback(_consume_outcome)
+        # Shielded: a caller that gives up (a readiness probe's deadline) does not abort the
+        # upload that every other caller is waiting for.
+        return await asyncio.shield(self._loading)
+
+    async def _load(self) -> AsyncOpaClient:
+        try:
+            client = await self._connect()
+            async with asyncio.timeout(LOAD_TIMEOUT_S):
+                await self._push(client)
+        except Exception as exc:
+            self._last_error = _describe(exc)
+            raise
+        self._loaded = True
+        return client
+
+    async def _connect(self) -> AsyncOpaClient:
+        if self._client is None:
+            client = AsyncOpaClient(
+                host=self._host, port=self._port, ssl=self._tls, retries=0, timeout=LOAD_TIMEOUT_S
+            )
+            self._client = await self._stack.enter_async_context(client)
+        return self._client
+
+    async def _push(self, client: AsyncOpaClient) -> None:
+        if not await client.check_health():
+            raise PolicyLoadError(f"OPA at {self._host}:{self._port} is not healthy")
+        modules = {_policy_id(m.path): m.source for m in self._policy_set.modules}
+        # Stale modules go first: one could define rules that conflict with the new set.
+        stale = set(await client.get_policies_list()) - set(modules)
+        await _until_no_progress(
+            {policy_id: functools.partial(_delete_if_present, client) for policy_id in stale},
+            "delete",
+        )
+        await client.update_or_create_data(dict(self._policy_set.data), "")
+        await _until_no_progress(
+            {
+                policy_id: functools.partial(
+                    client.update_policy_from_string, source, rego_compat=False
+                )
+                for policy_id, source in modules.items()
+            },
+            "accept",
+        )
+
+
+async def _until_no_progress(
+    steps: dict[str, Callable[[str], Awaitable[object]]], verb: str
+) -> None:
+    """Run `steps[policy_id](policy_id)` for every module, retrying the failed ones while a round
+    still makes progress: OPA refuses a module whose dependencies are not there (yet / anymore)."""
+    pending = dict(steps)
+    errors: dict[str, str] = {}
+    while pending:
+        before = len(pending)
+        for policy_id, step in list(pending.items()):
+            try:
+                await step(policy_id)
+            except Exception as exc:
+                errors[policy_id] = _describe(exc)
+            else:
+                del pending[policy_id]
+                errors.pop(policy_id, None)
+        if len(pending) == before:
+            first, reason = sorted(errors.items())[0]
+            raise PolicyLoadError(
+                f"OPA did not {verb} {len(pending)} module(s), e.g. {first}: {reason}"
+            )
+
+
+async def _delete_if_present(client: AsyncOpaClient, policy_id: str) -> None:
+    # Another engine sharing the server may have deleted it a moment ago.
+    try:
+        await client.delete_policy(policy_id)
+    except DeletePolicyError as exc:
+        if exc.expression != "resource_not_found":
+            raise
+
+
+def _consume_outcome(loading: asyncio.Future[AsyncOpaClient]) -> None:
+    # Every caller may have given up waiting; the outcome is kept in `_last_error` instead.
+    if not loading.cancelled():
+        loading.exception()
+
+
+def _policy_id(module_path: str) -> str:
+    # The module's path in the policy directory, as OPA's own loader would name it.
+    return module_path
+
+
+def _describe(exc: BaseException) -> str:
+    """Exception type plus, for errors raised here or by OPA's compiler, the message.
+
+    Messages of other exceptions are not logged: they can quote parts of the request.
+    """
+    if isinstance(exc, PolicyLoadError):
+        return str(exc)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{type(exc).__name__} (HTTP {exc.status})"
+    if type(exc).__module__.startswith("opa_client"):
+        # OPA's compiler messages point into the policy source, which is not personal data.
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__

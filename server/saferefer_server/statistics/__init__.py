@@ -1,0 +1,1 @@
+"""Aggregate referral statistics for monitoring bodies, with small-cell suppression (R15)."""

@@ -1,0 +1,198 @@
+"""The OPA engine's own guarantees: a lost or restarted server, refused policies, stale modules."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opa_client import AsyncOpaClient
+from saferefer_server.policy import OpaEngine, OpaProcess, build_engine
+from saferefer_server.policy._opa import RELOAD_INTERVAL_S
+
+REPO = Path(__file__).resolve().parents[3]
+SCHEMA_DIR = REPO / "spec" / "schemas"
+ALLOWED = {"purpose": "assistance", "data_categories": ["identity"], "context": {}}
+PolicyWriter = Callable[..., Path]
+
+
+def _opa_engine(policy_dir: Path, opa: OpaProcess, **kwargs: Any) -> OpaEngine:
+    engine = build_engine(
+        kind="opa", policy_dir=policy_dir, opa_url=opa.url, schema_dir=SCHEMA_DIR, **kwargs
+    )
+    assert isinstance(engine, OpaEngine)
+    return engine
+
+
+def _failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        getattr(r, "policy_failure", "") for r in caplog.records if r.name.startswith("saferefer")
+    ]
+
+
+async def test_decide_fails_closed_when_opa_is_killed(
+    toy_policy_dir: Path, opa_server: OpaProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = _opa_engine(toy_policy_dir, opa_server)
+    try:
+        assert (await engine.decide(ALLOWED)).allow is True
+
+        opa_server.kill()
+        decision = await engine.decide(ALLOWED)
+        healthy = await engine.check_health()
+    finally:
+        await engine.aclose()
+
+    assert (decision.allow, decision.engine_failure) == (False, True)
+    assert healthy is False
+    assert _failures(caplog) == ["unavailable"]
+
+
+async def test_decide_pushes_policies_again_when_opa_restarts_empty(
+    toy_policy_dir: Path, opa_server: OpaProcess
+) -> None:
+    engine = _opa_engine(toy_policy_dir, opa_server)
+    try:
+        assert (await engine.decide(ALLOWED)).allow is True
+        opa_server.kill()
+        opa_server.start()  # same port, no policies: a restarted sidecar
+
+        during = await engine.decide(ALLOWED)  # undefined on the empty server: fails closed
+        await asyncio.sleep(RELOAD_INTERVAL_S)
+        after = await engine.decide(ALLOWED)
+        healthy = await engine.check_health()
+    finally:
+        await engine.aclose()
+
+    assert during.engine_failure is True
+    assert (after.allow, after.engine_failure) == (True, False)
+    assert healthy is True
+
+
+async def test_load_completes_when_first_caller_stops_waiting(
+    toy_policy_dir: Path, opa_server: OpaProcess
+) -> None:
+    engine = _opa_engine(toy_policy_dir, opa_server)
+    try:
+        with pytest.raises(TimeoutError):  # a readiness probe with a tight deadline
+            await asyncio.wait_for(engine.check_health(), 0.001)
+
+        decision = await engine.decide(ALLOWED)  # well within RELOAD_INTERVAL_S
+    finally:
+        await engine.aclose()
+
+    assert (decision.allow, decision.engine_failure) == (True, False)
+
+
+async def test_decide_fails_closed_when_opa_is_not_running(toy_policy_dir: Path) -> None:
+    stopped = OpaProcess()  # never started: nothing listens on its port
+    engine = _opa_engine(toy_policy_dir, stopped)
+    try:
+        decision = await engine.decide(ALLOWED)
+        healthy = await engine.check_health()
+    finally:
+        await engine.aclose()
+
+    assert decision.engine_failure is True
+    assert healthy is False
+
+
+UNDEFINED_FUNCTION = """\
+package saferefer.sharing
+
+import rego.v1
+
+decision := {"allow": no_such_function(input), "violations": [], "permitted_categories": [],
+	"obligations": []}
+"""
+
+
+async def test_decide_fails_closed_when_opa_refuses_policy(
+    write_policies: PolicyWriter, opa_server: OpaProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = _opa_engine(
+        write_policies({"saferefer/sharing/bad.rego": UNDEFINED_FUNCTION}), opa_server
+    )
+    try:
+        decision = await engine.decide(ALLOWED)
+        healthy = await engine.check_health()
+    finally:
+        await engine.aclose()
+
+    assert decision.engine_failure is True
+    assert healthy is False
+    assert _failures(caplog) == ["unavailable"]
+    assert "saferefer/sharing/bad.rego" in caplog.text
+    assert "no_such_function" in caplog.text
+
+
+async def test_load_deletes_stale_modules_when_server_held_older_policies(
+    toy_policy_dir: Path, opa_server: OpaProcess
+) -> None:
+    # An old revision's module: its `finding` rule conflicts with the new set's `finding`
+    # function, so the new set cannot even compile while it is there.
+    stale = "package saferefer.sharing\n\nfinding := 1\n"
+    async with AsyncOpaClient(host="127.0.0.1", port=opa_server.port) as client:
+        await client.update_policy_from_string(stale, "saferefer/old/stale.rego", rego_compat=False)
+    engine = _opa_engine(toy_policy_dir, opa_server)
+    try:
+        decision = await engine.decide(ALLOWED)
+        async with AsyncOpaClient(host="127.0.0.1", port=opa_server.port) as client:
+            held = sorted(await client.get_policies_list())
+    finally:
+        await engine.aclose()
+
+    assert (decision.allow, decision.engine_failure) == (True, False)
+    assert held == ["saferefer/sharing/a_decision.rego", "saferefer/sharing/lib.rego"]
+
+
+async def test_load_succeeds_when_two_engines_replace_stale_modules_at_once(
+    toy_policy_dir: Path, opa_server: OpaProcess
+) -> None:
+    async with AsyncOpaClient(host="127.0.0.1", port=opa_server.port) as client:
+        for n in range(5):
+            module = f"package old{n}\n\nx := {n}\n"
+            await client.update_policy_from_string(module, f"old/{n}.rego", rego_compat=False)
+    first, second = _opa_engine(toy_policy_dir, opa_server), _opa_engine(toy_policy_dir, opa_server)
+    try:
+        decisions = await asyncio.gather(first.decide(ALLOWED), second.decide(ALLOWED))
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+    assert [d.engine_failure for d in decisions] == [False, False]
+
+
+async def test_check_health_reports_false_when_policies_were_deleted(
+    toy_policy_dir: Path, opa_server: OpaProcess
+) -> None:
+    engine = _opa_engine(toy_policy_dir, opa_server)
+    try:
+        assert await engine.check_health() is True
+        async with AsyncOpaClient(host="127.0.0.1", port=opa_server.port) as client:
+            await client.delete_policy("saferefer/sharing/a_decision.rego")
+
+        healthy = await engine.check_health()
+    finally:
+        await engine.aclose()
+
+    assert healthy is False
+
+
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:8181", "ftp://127.0.0.1:8181", "http://127.0.0.1:8181/v1"]
+)
+def test_build_engine_rejects_malformed_opa_url(toy_policy_dir: Path, url: str) -> None:
+    with pytest.raises(ValueError, match="OPA URL"):
+        build_engine(kind="opa", policy_dir=toy_policy_dir, opa_url=url, schema_dir=SCHEMA_DIR)
+
+
+def test_opa_process_stops_when_context_exits() -> None:
+    with OpaProcess() as opa:
+        assert opa.healthy() is True
+        pid = opa.pid
+    assert pid is not None
+    assert opa.running is False
+    assert opa.healthy() is False

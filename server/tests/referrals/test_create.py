@@ -1,0 +1,297 @@
+"""Creating referrals: every policy outcome, signatures, validation, encryption at rest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from saferefer_server._resources import policy_dir
+from saferefer_server.audit.models import AuditEntry
+from saferefer_server.domain_spec import schema_errors
+from saferefer_server.main import create_app
+from saferefer_server.policy import build_engine
+from saferefer_server.referrals.testing import DomainFlows
+from saferefer_server.testing import (
+    TestNode,
+    asgi_client,
+    free_port,
+    node_settings,
+    seed_demo,
+    started,
+)
+from sqlalchemy import select, text
+
+NGO = "urn:saferefer:org:NL:demo-ngo"
+SHELTER = "urn:saferefer:org:NL:demo-shelter"
+POLICE = "urn:saferefer:org:NL:demo-police"
+IMMIGRATION = "urn:saferefer:org:NL:demo-immigration"
+MARKER = "Zxq-MARKER-7731"
+
+
+async def audit_rows(node: TestNode, action: str) -> list[AuditEntry]:
+    async with node.app.state.sessionmaker() as db_session:
+        rows = await db_session.scalars(
+            select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
+        )
+        return list(rows)
+
+
+async def test_create_allowed_returns_submitted_referral_valid_against_schema(
+    flows: DomainFlows, node: TestNode
+) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    response = await flows.send(NGO, SHELTER, [consent["id"]])
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert schema_errors("referral.schema.json", body) == []
+    assert body["state"] == "submitted"
+    assert body["sender"] == NGO
+    assert body["recipient"] == SHELTER
+    assert body["payload_signed_by"] == "sender"
+    assert "payload" not in body
+    assert response.headers["location"] == f"/v1/referrals/{body['id']}"
+    assert response.headers["cache-control"] == "no-store"
+    decisions = await audit_rows(node, "policy.decision")
+    assert decisions[-1].id == body["decision_id"]
+    assert decisions[-1].decision is not None
+    assert decisions[-1].decision["allow"] is True
+    created = await audit_rows(node, "referral.created")
+    assert [e.object_id for e in created] == [body["id"]]
+
+
+async def test_create_denied_lists_every_violation_and_audits_the_deny(
+    flows: DomainFlows, node: TestNode
+) -> None:
+    # The consent names the shelter, not the police, and covers neither the purpose nor health.
+    consent = await flows.consent_for(NGO, SHELTER)
+    response = await flows.send(
+        NGO,
+        POLICE,
+        [consent["id"]],
+        purpose="criminal_investigation",
+        payload={"identity": {"name": MARKER}, "health": {"note": MARKER}},
+    )
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"] == "https://saferefer.org/problems/policy-violation"
+    assert schema_errors("problem.schema.json", problem) == []
+    violations = problem["violations"]
+    assert len(violations) >= 2
+    for violation in violations:
+        assert {"code", "rule", "message", "legal_basis", "fix"} <= set(violation)
+    assert MARKER not in response.text
+    decisions = await audit_rows(node, "policy.decision")
+    assert decisions[-1].id == problem["decision_id"]
+    assert decisions[-1].decision is not None
+    assert decisions[-1].decision["allow"] is False
+    assert set(decisions[-1].decision["violation_codes"]) == {v["code"] for v in violations}
+    assert await audit_rows(node, "referral.created") == []
+    listing = await flows.get(POLICE, "/v1/referrals", box="inbox")
+    assert listing.json()["items"] == []
+
+
+async def test_create_engine_failure_is_503_and_audited(tmp_path: Path, database_url: str) -> None:
+    # A real OPA engine pointed at a port where nothing listens: it must fail closed.
+    engine = build_engine(
+        kind="opa",
+        policy_dir=policy_dir(),
+        opa_url=f"http://127.0.0.1:{free_port()}",
+        timeout_s=0.5,
+    )
+    settings = node_settings(tmp_path / "node", database_url)
+    app = create_app(settings, policy_engine=engine)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(engine.aclose)
+        await stack.enter_async_context(started(app))
+        credentials = await seed_demo(app)
+        client = await stack.enter_async_context(asgi_client(app))
+        flows = DomainFlows(TestNode(app=app, client=client, credentials=credentials))
+        consent = await flows.consent_for(NGO, SHELTER)
+        response = await flows.send(NGO, SHELTER, [consent["id"]])
+        assert response.status_code == 503, response.text
+        problem = response.json()
+        assert problem["type"] == "https://saferefer.org/problems/policy-engine-unavailable"
+        assert [v["code"] for v in problem["violations"]] == ["policy_engine_unavailable"]
+        async with app.state.sessionmaker() as db_session:
+            entry = await db_session.scalar(
+                select(AuditEntry).where(AuditEntry.id == problem["decision_id"])
+            )
+        assert entry is not None
+        assert entry.decision is not None
+        assert entry.decision["engine_failure"] is True
+        listing = await flows.get(SHELTER, "/v1/referrals", box="inbox")
+        assert listing.json()["items"] == []
+
+
+async def test_create_with_bad_payload_signature_is_422(flows: DomainFlows) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    # Signed by the shelter's key: not one of the sender's keys.
+    response = await flows.send(
+        NGO, SHELTER, [consent["id"]], signing_key=flows.signing_key(SHELTER)
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "#/payload_signature"
+
+
+async def test_create_with_tampered_payload_is_422(flows: DomainFlows) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    key, kid = flows.signing_key(NGO)
+    from saferefer_server.referrals.testing import referral_body, sign_payload
+
+    body = referral_body(recipient=SHELTER, consent_ids=[consent["id"]])
+    body["payload_signature"] = sign_payload(
+        {"identity": {"given_name": "other"}}, key=key, kid=kid
+    )
+    response = await flows.post(NGO, "/v1/referrals", body)
+    assert response.status_code == 422
+
+
+async def test_create_without_signature_is_signed_by_the_node(flows: DomainFlows) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    response = await flows.send(NGO, SHELTER, [consent["id"]], signing_key=None)
+    assert response.status_code == 201, response.text
+    assert response.json()["payload_signed_by"] == "node"
+
+
+@pytest.mark.parametrize(
+    ("override", "pointer"),
+    [
+        ({"retain_until": None}, "#/retain_until"),
+        ({"recipient": "urn:saferefer:org:NL:nobody-here"}, "#/recipient"),
+        ({"recipient": NGO}, "#/recipient"),
+    ],
+)
+async def test_create_invalid_request_is_422_with_pointer(
+    flows: DomainFlows, override: dict[str, Any], pointer: str
+) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    from saferefer_server.referrals.testing import referral_body
+
+    body = referral_body(
+        recipient=SHELTER, consent_ids=[consent["id"]], signing_key=flows.signing_key(NGO)
+    )
+    for key, value in override.items():
+        if value is None:
+            body.pop(key)
+        else:
+            body[key] = value
+    response = await flows.post(NGO, "/v1/referrals", body)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == pointer
+
+
+async def test_create_citing_another_orgs_consent_is_422_without_revealing_it(
+    flows: DomainFlows,
+) -> None:
+    # The shelter's consent names the police: the NGO may not cite it, and cannot tell it exists.
+    theirs = await flows.consent_for(SHELTER, POLICE)
+    response = await flows.send(NGO, SHELTER, [theirs["id"]])
+    missing = await flows.send(NGO, SHELTER, ["01936f5e-8a7b-7c3d-9e4f-0a1b2c3d4e5f"])
+    assert response.status_code == missing.status_code == 422
+    assert response.json()["errors"] == missing.json()["errors"]
+
+
+async def test_create_stores_payload_encrypted_at_rest(flows: DomainFlows, node: TestNode) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    response = await flows.send(
+        NGO,
+        SHELTER,
+        [consent["id"]],
+        payload={"identity": {"given_name": MARKER}, "contact": {"phone": MARKER}},
+    )
+    assert response.status_code == 201
+    async with node.app.state.engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT * FROM referrals"))).all()
+        events = (await connection.execute(text("SELECT * FROM outbox_events"))).all()
+        audit = (await connection.execute(text("SELECT * FROM audit_entries"))).all()
+    assert rows
+    dump = repr(rows) + repr(events) + repr(audit)
+    assert MARKER not in dump
+    assert MARKER.encode() not in b"".join(
+        bytes(v) for row in rows for v in row if isinstance(v, bytes | memoryview)
+    )
+
+
+async def test_create_and_read_log_no_payload_values(
+    flows: DomainFlows, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    consent = await flows.consent_for(NGO, SHELTER)
+    created = await flows.send(
+        NGO, SHELTER, [consent["id"]], payload={"identity": {"given_name": MARKER}}
+    )
+    assert created.status_code == 201
+    read = await flows.get(SHELTER, f"/v1/referrals/{created.json()['id']}")
+    assert read.json()["payload"]["identity"]["given_name"] == MARKER
+    for record in caplog.records:
+        assert MARKER not in record.getMessage()
+        assert MARKER not in repr(record.__dict__)
+
+
+async def test_create_repeated_with_same_idempotency_key_creates_one(
+    flows: DomainFlows, node: TestNode
+) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    from saferefer_server.referrals.testing import referral_body
+
+    body = referral_body(
+        recipient=SHELTER, consent_ids=[consent["id"]], signing_key=flows.signing_key(NGO)
+    )
+    first = await flows.post(NGO, "/v1/referrals", body, **{"Idempotency-Key": "create-1"})
+    second = await flows.post(NGO, "/v1/referrals", body, **{"Idempotency-Key": "create-1"})
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] == second.json()["id"]
+    outbox = await flows.get(NGO, "/v1/referrals", box="outbox")
+    assert [r["id"] for r in outbox.json()["items"]] == [first.json()["id"]]
+
+
+async def test_dry_run_gives_the_same_decision_and_stores_nothing(
+    flows: DomainFlows, node: TestNode
+) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    from saferefer_server.referrals.testing import referral_body
+
+    allowed = referral_body(recipient=SHELTER, consent_ids=[consent["id"]])
+    denied = referral_body(
+        recipient=POLICE, consent_ids=[consent["id"]], purpose="criminal_investigation"
+    )
+    dry_allow = await flows.post(NGO, "/v1/policy/decisions", allowed)
+    dry_deny = await flows.post(NGO, "/v1/policy/decisions", denied)
+    assert dry_allow.status_code == dry_deny.status_code == 200, dry_deny.text
+    assert schema_errors("policy-decision.schema.json", dry_allow.json()) == []
+    assert dry_allow.json()["allow"] is True
+    assert dry_deny.json()["allow"] is False
+    real_deny = await flows.post(NGO, "/v1/referrals", denied)
+    assert {v["code"] for v in real_deny.json()["violations"]} == {
+        v["code"] for v in dry_deny.json()["violations"]
+    }
+    decision_id = dry_allow.headers["saferefer-decision-id"]
+    assert decision_id in {e.id for e in await audit_rows(node, "policy.decision")}
+    outbox = await flows.get(NGO, "/v1/referrals", box="outbox")
+    assert outbox.json()["items"] == []
+
+
+async def test_create_concurrent_duplicates_create_exactly_one(patient_flows: DomainFlows) -> None:
+    flows = patient_flows
+    consent = await flows.consent_for(NGO, SHELTER)
+    from saferefer_server.referrals.testing import referral_body
+
+    body = referral_body(
+        recipient=SHELTER, consent_ids=[consent["id"]], signing_key=flows.signing_key(NGO)
+    )
+    responses = await asyncio.gather(
+        *(flows.post(NGO, "/v1/referrals", body, **{"Idempotency-Key": "dup-1"}) for _ in range(6))
+    )
+    created = [r for r in responses if r.status_code == 201]
+    assert created
+    assert {r.json()["id"] for r in created} == {created[0].json()["id"]}
+    assert all(r.status_code in (201, 409) for r in responses)
+    outbox = (await flows.get(NGO, "/v1/referrals", box="outbox")).json()["items"]
+    assert [r["id"] for r in outbox] == [created[0].json()["id"]]
+    events = (await flows.get(SHELTER, "/v1/events")).json()["items"]
+    assert len(events) == 1

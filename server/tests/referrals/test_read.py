@@ -1,0 +1,86 @@
+"""Reading referrals: the recipient's payload read is decided again; lists are per caller."""
+
+from __future__ import annotations
+
+from saferefer_server.audit.jcs import canonicalize
+from saferefer_server.domain_spec import schema_errors
+from saferefer_server.referrals import crypto
+from saferefer_server.referrals.testing import DomainFlows
+from saferefer_server.testing import TestNode
+
+NGO = "urn:saferefer:org:NL:demo-ngo"
+SHELTER = "urn:saferefer:org:NL:demo-shelter"
+SOCIAL = "urn:saferefer:org:NL:demo-social"
+POLICE = "urn:saferefer:org:NL:demo-police"
+
+
+async def test_read_by_recipient_returns_payload_with_verifiable_signature(
+    flows: DomainFlows, node: TestNode
+) -> None:
+    created = await flows.referral(NGO, SHELTER)
+    response = await flows.get(SHELTER, f"/v1/referrals/{created['id']}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert schema_errors("referral.schema.json", body) == []
+    assert set(body["payload"]) == {"identity", "contact"}
+    assert body["withheld_categories"] == []
+    sender_jwks = {"keys": [node.credentials[NGO].key.as_dict(private=False)]}
+    crypto.verify_detached_jws(
+        token=body["payload_signature"], jwks=sender_jwks, payload=canonicalize(body["payload"])
+    )
+
+
+async def test_read_by_sender_has_no_payload(flows: DomainFlows) -> None:
+    created = await flows.referral(NGO, SHELTER)
+    body = (await flows.get(NGO, f"/v1/referrals/{created['id']}")).json()
+    assert body["id"] == created["id"]
+    assert "payload" not in body
+
+
+async def test_read_after_consent_withdrawal_withholds_the_payload(flows: DomainFlows) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    created = (await flows.send(NGO, SHELTER, [consent["id"]])).json()
+    withdrawn = await flows.post(
+        NGO,
+        f"/v1/consents/{consent['id']}/withdraw",
+        {"channel": "phone", "withdrawn_at": consent["recorded_at"], "received_by": "worker-2"},
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    body = (await flows.get(SHELTER, f"/v1/referrals/{created['id']}")).json()
+    assert body["state"] == "revoked"
+    assert "payload" not in body
+    assert "payload_signature" not in body
+    assert body["withheld_categories"] == ["contact", "identity"]
+
+
+async def test_read_of_another_orgs_referral_is_404(flows: DomainFlows) -> None:
+    created = await flows.referral(NGO, SHELTER)
+    response = await flows.get(POLICE, f"/v1/referrals/{created['id']}")
+    missing = await flows.get(POLICE, "/v1/referrals/01936f5e-8a7b-7c3d-9e4f-0a1b2c3d4e5f")
+    assert response.status_code == missing.status_code == 404
+    assert response.json()["type"] == "https://saferefer.org/problems/not-found"
+
+
+async def test_list_inbox_and_outbox_are_filtered_and_paginated(flows: DomainFlows) -> None:
+    sent = [(await flows.referral(NGO, SHELTER))["id"] for _ in range(3)]
+    other = await flows.referral(NGO, SOCIAL)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"box": "inbox", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await flows.get(SHELTER, "/v1/referrals", **params)).json()
+        seen += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(sent, reverse=True)
+    outbox = (await flows.get(NGO, "/v1/referrals", box="outbox", limit=50)).json()
+    assert {r["id"] for r in outbox["items"]} == {*sent, other["id"]}
+    assert all("payload" not in r for r in outbox["items"])
+    assert (await flows.get(POLICE, "/v1/referrals", box="inbox")).json()["items"] == []
+    assert (await flows.get(POLICE, "/v1/referrals", box="outbox")).json()["items"] == []
+
+
+async def test_list_with_a_forged_cursor_is_422(flows: DomainFlows) -> None:
+    response = await flows.get(SHELTER, "/v1/referrals", cursor="not-a-cursor!")
+    assert response.status_code == 422
