@@ -1,7 +1,8 @@
 """Fixtures shared by every test directory (see saferefer_server.testing for the helpers).
 
 * `pg_cluster` / `pg_url` (session): one PostgreSQL server for the whole run.
-* `database_url` (parametrised `sqlite` / `postgres`): a fresh, migrated database per test.
+* `database_url` (parametrised `sqlite` / `postgres`): a fresh, migrated database per test;
+  `sqlite_database_url` for tests that need only one backend (override `database_url` with it).
 * `policy_engine` (session): the embedded engine on the repo's policies, shared by test apps.
 * `app_factory`: `await app_factory(**settings_overrides)` → a started in-process app.
 * `demo_server` (session) → `DemoServer` (a served node: .base_url, .credentials(org_id),
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import uuid
@@ -66,26 +68,34 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir / "saferefer.db"
 
 
+@pytest.fixture
+def sqlite_database_url(_sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh migrated SQLite database (for tests that need one backend only)."""
+    target = tmp_path / "db" / "saferefer.db"
+    target.parent.mkdir()
+    shutil.copyfile(_sqlite_template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database with every migration applied, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        target = tmp_path / "db" / "saferefer.db"
-        target.parent.mkdir()
-        shutil.copyfile(template, target)
-        return f"sqlite+aiosqlite:///{target}"
+        sqlite_url: str = request.getfixturevalue("sqlite_database_url")
+        return sqlite_url
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
     template_name: str = request.getfixturevalue("_pg_template")
     return cluster.create_database(f"t_{uuid.uuid4().hex[:16]}", template=template_name)
 
 
 @pytest.fixture(scope="session")
-def policy_engine() -> PolicyEngine:
+def policy_engine() -> Iterator[PolicyEngine]:
     from saferefer_server._resources import policy_dir
     from saferefer_server.policy import build_engine
 
-    return build_engine(kind="embedded", policy_dir=policy_dir())
+    engine = build_engine(kind="embedded", policy_dir=policy_dir())
+    yield engine
+    asyncio.run(engine.aclose())
 
 
 @pytest.fixture

@@ -117,6 +117,7 @@ class BenchNode:
                         roles=roles,
                         node_id=self.node_id,
                         jwks=jwks,
+                        nrm_contact_point=True,
                     )
                     self.credentials[org_id] = OrgCredentials(
                         org_id, private_jwk, self.node_id, self.base_url
@@ -360,17 +361,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="saferefer-bench-federation-") as tmp:
         results = asyncio.run(measure(args, Path(tmp)))
-    header = f"{'delivery':<14}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'referrals/s':>14}"
-    print(header)
+    print("| delivery | p50 ms | p99 ms | max ms | referrals/s |")
+    print("|---|---:|---:|---:|---:|")
     for name in ("same_node", "cross_border"):
         r = results[name]
         print(
-            f"{name:<14}{r['latency_p50_ms']:>10}{r['latency_p99_ms']:>10}"
-            f"{r['latency_max_ms']:>10}{r['throughput_per_s']:>14}"
+            f"| {name.replace('_', '-')} | {r['latency_p50_ms']} | {r['latency_p99_ms']} "
+            f"| {r['latency_max_ms']} | {r['throughput_per_s']} |"
         )
     print(
-        f"({results['latency_samples']} latency samples each; throughput over "
-        f"{results['referrals']} referrals with {results['concurrency']} concurrent senders)"
+        f"\n{results['latency_samples']} latency samples each; throughput over "
+        f"{results['referrals']} referrals with {results['concurrency']} concurrent senders."
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -4,6 +4,7 @@
 # table; README.md ("Benchmarks") says what each one measures.
 #   scripts/bench.sh                      # all of them
 #   scripts/bench.sh policy_engines       # only benchmarks/policy_engines.py
+#   scripts/bench.sh referral_submission  # only the end-to-end submission / inbox benchmark
 # Add a benchmark by dropping a script into benchmarks/; it is picked up here.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -34,13 +34,13 @@ if [[ ! -x "$TOOLS/bin/opa" ]] || ! "$TOOLS/bin/opa" version 2>/dev/null | grep 
   GOBIN="$TOOLS/bin" CGO_ENABLED=0 go install "github.com/open-policy-agent/opa@${OPA_VERSION}"
 fi
 
-# --- Spectral (npm, pinned) ----------------------------------------------------
-if [[ ! -x "$TOOLS/node/node_modules/.bin/spectral" ]]; then
-  log "installing Spectral ${SPECTRAL_CLI_VERSION}"
+# --- Spectral (npm, pinned by scripts/spectral/package-lock.json) ---------------
+if [[ ! -x "$TOOLS/node/node_modules/.bin/spectral" ]] || ! cmp -s scripts/spectral/package-lock.json "$TOOLS/node/package-lock.json"; then
+  log "installing Spectral (npm ci)"
+  rm -rf "$TOOLS/node"
   mkdir -p "$TOOLS/node"
-  npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" \
-    "@stoplight/spectral-cli@${SPECTRAL_CLI_VERSION}" \
-    "@stoplight/spectral-owasp-ruleset@${SPECTRAL_OWASP_VERSION}" >/dev/null
+  cp scripts/spectral/package.json scripts/spectral/package-lock.json "$TOOLS/node/"
+  (cd "$TOOLS/node" && npm ci --silent --no-audit --no-fund >/dev/null)
 fi
 
 # --- PostgreSQL (Debian packages) ----------------------------------------------

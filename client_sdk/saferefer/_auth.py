@@ -1,7 +1,8 @@
 """OAuth2 client credentials with ``private_key_jwt`` (RFC 7523), and the access-token cache.
 
 The organisation signs a short client assertion (ES256, ``iss = sub = org id``, ``aud`` = the
-node id, or the token endpoint URL when the node id is unknown) and trades it at
+node id — from the credentials file or, failing that, the node's capability document — or the
+token endpoint URL when neither says) and trades it at
 ``POST /oauth/token`` for an access token. The token is cached and refreshed
 :data:`REFRESH_MARGIN` seconds before it expires; the client calls :meth:`invalidate` on a 401 so
 that the next attempt fetches a fresh one.
@@ -10,6 +11,7 @@ that the next attempt fetches a fresh one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -31,6 +33,7 @@ from ._exceptions import (
 __all__ = ["ASSERTION_LIFETIME", "REFRESH_MARGIN", "AsyncTokenProvider", "TokenProvider"]
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CAPABILITIES_PATH = "/.well-known/saferefer"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 #: Seconds a client assertion is valid (the standard allows at most 300).
 ASSERTION_LIFETIME = 60
@@ -73,12 +76,31 @@ class _BaseTokenProvider:
     ):
         self._credentials = credentials
         self._token_url = base_url.rstrip("/") + TOKEN_PATH
+        self._capabilities_url = base_url.rstrip("/") + CAPABILITIES_PATH
         self._clock = clock
         self._token: AccessToken | None = None
+        self._node_id: str | None = credentials.node_id
 
     @property
     def audience(self) -> str:
-        return self._credentials.node_id or self._token_url
+        """The node id when known (credentials file, or the node's capability document), else
+        the token endpoint URL; the standard accepts both."""
+        return self._node_id or self._token_url
+
+    def _discovery_request(self, timeout: httpx.Timeout) -> httpx.Request | None:
+        if self._node_id is not None:
+            return None
+        return httpx.Request(
+            "GET",
+            self._capabilities_url,
+            headers={"Accept": "application/json"},
+            extensions={"timeout": timeout.as_dict()},
+        )
+
+    def _learn_node_id(self, response: httpx.Response) -> None:
+        node_id = _json_or_empty(response).get("node_id") if response.is_success else None
+        if isinstance(node_id, str):
+            self._node_id = node_id
 
     def invalidate(self) -> None:
         self._token = None
@@ -149,6 +171,10 @@ class TokenProvider(_BaseTokenProvider):
             cached = self._cached()
             if cached is not None:
                 return cached
+            discovery = self._discovery_request(timeout)
+            if discovery is not None:
+                with contextlib.suppress(httpx.HTTPError):  # unknown node id: the token URL will do
+                    self._learn_node_id(http.send(discovery))
             request = self._request(timeout)
             started = self._clock()
             try:
@@ -183,6 +209,10 @@ class AsyncTokenProvider(_BaseTokenProvider):
             cached = self._cached()
             if cached is not None:
                 return cached
+            discovery = self._discovery_request(timeout)
+            if discovery is not None:
+                with contextlib.suppress(httpx.HTTPError):  # unknown node id: the token URL will do
+                    self._learn_node_id(await http.send(discovery))
             request = self._request(timeout)
             started = self._clock()
             try:

@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -71,7 +71,6 @@ class RequestOptions:
     timeout: Timeout | NotGiven = NOT_GIVEN
     idempotency_key: str | None = None
     authenticated: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _ADAPTERS: dict[Any, pydantic.TypeAdapter[Any]] = {}

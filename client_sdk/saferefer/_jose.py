@@ -1,4 +1,4 @@
-"""Small JOSE helpers shared by webhook verification and payload signatures (ES256 only)."""
+"""JOSE functions shared by webhook verification and payload signatures (ES256 only)."""
 
 from __future__ import annotations
 

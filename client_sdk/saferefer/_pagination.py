@@ -13,6 +13,8 @@ from typing import Any, Generic, TypeVar
 
 import pydantic
 
+from ._exceptions import InvalidRequestError
+
 __all__ = ["AsyncPage", "AsyncPaginator", "SyncPage"]
 
 T = TypeVar("T")
@@ -55,7 +57,9 @@ class SyncPage(_BasePage[T]):
 
     def get_next_page(self) -> SyncPage[T]:
         if not self.has_next_page():
-            raise StopIteration("no next page")
+            raise InvalidRequestError(
+                "there is no next page; check has_next_page() first", errors=[]
+            )
         assert self.next_cursor is not None
         return self._fetch(self.next_cursor)
 
@@ -86,7 +90,9 @@ class AsyncPage(_BasePage[T]):
 
     async def get_next_page(self) -> AsyncPage[T]:
         if not self.has_next_page():
-            raise StopAsyncIteration("no next page")
+            raise InvalidRequestError(
+                "there is no next page; check has_next_page() first", errors=[]
+            )
         assert self.next_cursor is not None
         return await self._fetch(self.next_cursor)
 

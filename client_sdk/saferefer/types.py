@@ -1,7 +1,7 @@
 """The standard's messages as pydantic models, under stable names.
 
 The classes are generated from spec/schemas into ``saferefer._models`` (never edited by hand);
-this module gives them the names the SDK documents. Request helpers accept either these models
+this module gives them the names the SDK documents. Request methods accept either these models
 or plain dicts; responses are always these models.
 """
 

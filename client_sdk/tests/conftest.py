@@ -83,7 +83,7 @@ async def async_node(
 @pytest.fixture(scope="session")
 def http_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoNode]:
     """``saferefer-server serve`` in a subprocess (uvicorn, real HTTP) with the demo directory
-    seeded by ``saferefer-server seed-demo``; shared by the session's tests, which therefore use
+    seeded by ``saferefer-server seed-demo``; shared by every test of the run, which therefore use
     fresh subjects and consents and never assume an empty feed."""
     from saferefer_server.testing import running_server_process, server_command
 

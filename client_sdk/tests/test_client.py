@@ -315,3 +315,78 @@ def test_http_client_is_used_and_not_closed(scripted_server: Any, org_key_file: 
         list(client.audit.list())
     assert not http.is_closed
     http.close()
+
+
+def test_audience_discovered_from_capability_document(
+    scripted_server: Any, org_key_file: Path
+) -> None:
+    from urllib.parse import parse_qs
+
+    from joserfc import jwt
+    from joserfc.jwk import ECKey
+
+    scripted_server.on(
+        "/.well-known/saferefer", (200, JSON, {"node_id": "urn:saferefer:node:NL:found"})
+    )
+    scripted_server.on("/v1/audit", (200, JSON, PAGE))
+    client = saferefer.Client(
+        base_url=scripted_server.base_url, org_id=ORG, private_key_file=org_key_file
+    )
+    with client:
+        list(client.audit.list())
+        list(client.audit.list())
+    form = parse_qs(scripted_server.calls("/oauth/token")[0].body.decode())
+    key = ECKey.import_key(org_key_file.read_bytes())
+    claims = jwt.decode(form["client_assertion"][0], key, algorithms=["ES256"]).claims
+    assert claims["aud"] == "urn:saferefer:node:NL:found"
+    assert len(scripted_server.calls("/.well-known/saferefer")) == 1
+
+
+def test_audience_falls_back_to_token_url(scripted_server: Any, org_key_file: Path) -> None:
+    from urllib.parse import parse_qs
+
+    from joserfc import jwt
+    from joserfc.jwk import ECKey
+
+    scripted_server.on("/v1/audit", (200, JSON, PAGE))  # no capability document: 404
+    with saferefer.Client(
+        base_url=scripted_server.base_url, org_id=ORG, private_key_file=org_key_file
+    ) as client:
+        list(client.audit.list())
+    form = parse_qs(scripted_server.calls("/oauth/token")[0].body.decode())
+    claims = jwt.decode(
+        form["client_assertion"][0],
+        ECKey.import_key(org_key_file.read_bytes()),
+        algorithms=["ES256"],
+    ).claims
+    assert claims["aud"] == scripted_server.base_url + "/oauth/token"
+
+
+async def test_async_401_refreshes_the_token_once(scripted_server: Any, org_key_file: Path) -> None:
+    scripted_server.on(
+        "/v1/audit", (401, PROBLEM, {"title": "expired", "status": 401}), (200, JSON, PAGE)
+    )
+    async with _async(scripted_server, org_key_file) as client:
+        assert [e async for e in client.audit.list()] == []
+    calls = scripted_server.calls("/v1/audit")
+    assert [c.headers["Authorization"] for c in calls] == ["Bearer token-1", "Bearer token-2"]
+
+
+async def test_async_retries_give_up_after_max_retries(
+    scripted_server: Any, org_key_file: Path, fast_retries: None
+) -> None:
+    scripted_server.on("/v1/audit/verify", (502, PROBLEM, {"title": "bad gateway", "status": 502}))
+    async with _async(scripted_server, org_key_file, max_retries=2) as client:
+        with pytest.raises(saferefer.InternalServerError):
+            await client.audit.verify()
+    assert len(scripted_server.calls("/v1/audit/verify")) == 3
+
+
+async def test_async_with_options_shares_the_token(
+    scripted_server: Any, org_key_file: Path
+) -> None:
+    scripted_server.on("/v1/audit", (200, JSON, PAGE))
+    async with _async(scripted_server, org_key_file) as client:
+        await client.audit.list()
+        await client.with_options(timeout=2.0).audit.list()
+    assert len(scripted_server.tokens_issued) == 1

@@ -1,4 +1,4 @@
-"""The minimal-data helper never returns a category the decision did not permit."""
+"""minimal_payload never returns a category the decision did not permit."""
 
 from __future__ import annotations
 

@@ -14,6 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+#: Settings for every node these tests start: the suite judges behaviour, not speed, and the
+#: machine is shared with other tests, so the policy engine gets a generous timeout.
+NODE_ENV = {"SAFEREFER_POLICY_TIMEOUT_MS": "5000"}
+
 #: Which demo organisation plays which part in the suite's configuration.
 DEMO_SLOTS = {
     "sender": "NL-demo-ngo",

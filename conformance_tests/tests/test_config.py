@@ -72,7 +72,7 @@ def test_load_json_with_inline_jwk(tmp_path: Path) -> None:
             {"sender": {"org_id": "urn:saferefer:org:NL:a1", "private_key_jwk": {}}},
             "recipient are required",
         ),
-        ({"sender": {}, "recipient": {}, "helper": {}}, "unknown organisation slot"),
+        ({"sender": {}, "recipient": {}, "auditor": {}}, "unknown organisation slot"),
         ({"sender": {"org_id": "nobody"}, "recipient": {}}, "org_id must be"),
         (
             {"sender": {"org_id": "urn:saferefer:org:NL:a1"}, "recipient": {}},

@@ -16,7 +16,7 @@ import httpx
 from joserfc.jwk import ECKey
 from saferefer_conformance.cli import main
 
-from .conftest import seed_demo, write_config
+from .conftest import NODE_ENV, seed_demo, write_config
 
 PEER_NODE = "urn:saferefer:node:MD:conformance-peer"
 
@@ -63,7 +63,7 @@ def test_federation_profile_passes_on_a_federated_node(tmp_path: Path) -> None:
     data_dir = tmp_path / "node"
     data_dir.mkdir()
     credentials = seed_demo(data_dir)
-    env = {"SAFEREFER_DATA_DIR": str(data_dir), "SAFEREFER_DEMO": "true"}
+    env = {"SAFEREFER_DATA_DIR": str(data_dir), "SAFEREFER_DEMO": "true", **NODE_ENV}
     with running_server_process(env) as server:  # first start creates the node's signing key
         node_id = httpx.get(f"{server.base_url}/.well-known/saferefer").json()["node_id"]
         jwks = httpx.get(f"{server.base_url}/jwks.json").json()
@@ -82,7 +82,9 @@ def test_federation_profile_passes_on_a_federated_node(tmp_path: Path) -> None:
             not in httpx.get(f"{server.base_url}/.well-known/saferefer").json()["profiles"]
         ):
             federation_log = [line for line in server.log_lines() if "federation" in line]
-            assert time.monotonic() < deadline, f"the node never claimed federation: {federation_log}"
+            assert time.monotonic() < deadline, (
+                f"the node never claimed federation: {federation_log}"
+            )
             time.sleep(0.5)
         code = main(
             [

@@ -194,12 +194,16 @@ def main(root: Path) -> None:
         say("NL NGO", "received and accepted; both transitions travel back to Moldova")
 
         step("The Dutch police must not learn her address")
+        # She agreed that the police may know who she is, for her protection — not where she is.
+        police_consent = clients[NL_NGO].consents.record(
+            consent(NL_POLICE, ["criminal_investigation"], ["identity"])
+        )
         denied(
             "NL NGO",
             lambda: clients[NL_NGO].referrals.create(
                 referral(
                     NL_POLICE,
-                    str(recorded.id),
+                    str(police_consent.id),
                     "criminal_investigation",
                     {"location": {"address": "shelter address"}},
                     services=["victim_witness_protection"],

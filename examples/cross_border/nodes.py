@@ -8,6 +8,7 @@ and signs the list the nodes load.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,11 +21,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from saferefer_server.db.migrate import upgrade
+from saferefer_server.db.session import build_engine, build_sessionmaker
 from saferefer_server.federation.trustlist import (
     new_authority_key_files,
     node_entry,
     sign_trust_list_file,
 )
+from saferefer_server.organisations import service as organisations
+from saferefer_server.organisations.credentials import (
+    credentials_document,
+    new_client_key,
+    write_credentials,
+)
+from saferefer_server.settings import Settings
 
 SERVER = [str(Path(sys.executable).with_name("saferefer-server"))]
 PAYLOAD_KEY = "example-1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="  # example only
@@ -76,29 +86,41 @@ class Node:
         }
 
     def add_org(self, federation: Federation, org_id: str, name: str, roles: str) -> Path:
-        """`saferefer-server org add`: register the organisation, write its credentials file."""
-        out = self.root / "credentials" / f"{org_id.split(':', 3)[3].replace(':', '-')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                *SERVER,
-                "org",
-                "add",
-                "--id",
-                org_id,
-                "--name",
-                name,
-                "--roles",
-                roles,
-                "--out",
-                str(out),
-            ],
-            env=self.env(federation),
-            check=True,
-            stdout=subprocess.DEVNULL,
+        """Register a cross-border contact point of this node's mechanism (R24) and write its
+        credentials file, as `saferefer-server org add` does."""
+        return asyncio.run(self._register(org_id, name, roles.split(",")))
+
+    async def _register(self, org_id: str, name: str, roles: list[str]) -> Path:
+        settings = Settings(
+            data_dir=self.data_dir,
+            node_id=self.node_id,
+            country=self.country,
+            base_url=self.base_url,
+            payload_keys=PAYLOAD_KEY,  # type: ignore[arg-type]
         )
-        self.contact_points.append({"org_id": org_id, "name": name, "roles": roles.split(",")})
-        return out
+        upgrade(settings)
+        engine = build_engine(settings)
+        private_jwk, jwks = new_client_key()
+        try:
+            async with build_sessionmaker(engine)() as db_session:
+                await organisations.register(
+                    db_session=db_session,
+                    org_id=org_id,
+                    name=name,
+                    country=self.country,
+                    roles=roles,
+                    node_id=self.node_id,
+                    jwks=jwks,
+                    nrm_contact_point=True,
+                )
+                await db_session.commit()
+        finally:
+            await engine.dispose()
+        self.contact_points.append({"org_id": org_id, "name": name, "roles": roles})
+        document = credentials_document(
+            base_url=self.base_url, node_id=self.node_id, org_id=org_id, private_jwk=private_jwk
+        )
+        return write_credentials(self.root / "credentials", document)
 
     def start(self, federation: Federation) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

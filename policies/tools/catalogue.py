@@ -5,8 +5,9 @@ custom.rule, custom.level, custom.legal_basis, custom.fix, custom.fr). This scri
 with `opa inspect -a` and writes
 
 * policies/saferefer/catalogue/data.json — loaded as data.saferefer.catalogue (`entries` by
-  code, and an `index` of [scope, code] pairs); the decision builds every violation and
-  obligation object from it (rego-cpp has no rego.metadata.rule(),
+  code, an `index` of [scope, code] pairs and [code, rule] of the SHOULD rules, and the
+  `templates` of the decision's violation and obligation objects by code); the decision takes
+  every violation and obligation object from it (rego-cpp has no rego.metadata.rule(),
   so the annotations reach both engines through this data file);
 * spec/codelists/violation-codes.json — the published code list.
 
@@ -150,8 +151,41 @@ def index(catalogue: dict[str, dict[str, Any]]) -> dict[str, list[list[str]]]:
     return pairs
 
 
+def should_rules(catalogue: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """[code, rule] of every SHOULD violation: the only codes a justification can waive."""
+    return [
+        [code, entry["rule"]]
+        for code, entry in catalogue.items()
+        if entry["kind"] == "violation" and entry["level"] == "SHOULD"
+    ]
+
+
+def templates(catalogue: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The decision's violation and obligation objects per code, without the per-decision
+    `categories` and `justification`, so the decision looks each one up instead of building it.
+    Every violation code also has an obligation form, used when a justification waives it."""
+    violations: dict[str, dict[str, Any]] = {}
+    obligations: dict[str, dict[str, Any]] = {}
+    for code, entry in catalogue.items():
+        overlay = {"overlay": entry["overlay"]} if "overlay" in entry else {}
+        common = {
+            "code": code,
+            "rule": entry["rule"],
+            "message": entry["message"],
+            "legal_basis": entry["legal_basis"],
+        }
+        obligations[code] = {**common, **overlay}
+        if entry["kind"] == "violation":
+            violations[code] = {**common, "level": entry["level"], "fix": entry["fix"], **overlay}
+    return {"violations": violations, "obligations": obligations}
+
+
 def document(catalogue: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"entries": catalogue, "index": index(catalogue)}
+    return {
+        "entries": catalogue,
+        "index": {**index(catalogue), "should_violations": should_rules(catalogue)},
+        "templates": templates(catalogue),
+    }
 
 
 def main() -> None:

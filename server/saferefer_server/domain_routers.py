@@ -11,6 +11,7 @@ from saferefer_server.consents.views import router as consents_router
 from saferefer_server.events.views import router as events_router
 from saferefer_server.events.worker import run_delivery_worker
 from saferefer_server.policy_api.views import router as policy_router
+from saferefer_server.referrals import federation as referral_federation
 from saferefer_server.referrals.views import router as referrals_router
 from saferefer_server.referrals.worker import run_lifecycle_sweeper
 from saferefer_server.statistics.views import router as statistics_router
@@ -28,3 +29,6 @@ BACKGROUND_TASKS: list[Callable[[FastAPI], Awaitable[None]]] = [
     run_delivery_worker,
     run_lifecycle_sweeper,
 ]
+
+# Cross-border referrals: the egress hooks of referrals.service and the federation inbound handlers.
+referral_federation.install()

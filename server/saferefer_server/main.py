@@ -1,8 +1,11 @@
 """The ASGI application of a SafeRefer node: `create_app(settings)`.
 
-`uvicorn --factory saferefer_server.main:create_app` serves it; `saferefer-server serve` runs the
-migrations first and then does the same. The app keeps what requests share on `app.state`:
-`settings`, `engine`, `sessionmaker`, `node_keys`, `policy_engine`.
+`saferefer-server serve` runs the migrations, then uvicorn with the `create_served_app` factory
+(JSON logs, settings from the environment) in each worker. The app keeps what requests share on
+`app.state`: `settings`, `engine`, `sessionmaker`, `idempotency`, `node_keys`, `policy_engine`
+(and `federation` when the federation package runs). Nothing else lives in the process: tokens,
+replay caches, idempotency records, rate-limit counters and cursors are all in the database, so
+any number of workers on one PostgreSQL behave as one node.
 """
 
 from __future__ import annotations

@@ -128,3 +128,17 @@ def test_example_violation_codes_are_listed(read_json: Any, all_codelists: dict[
             for code in document.get("decision", {}).get("violation_codes", []):
                 assert kinds.get(code) == "violation", (path.name, code)
     assert seen >= 3
+
+
+def test_federation_policy_input_examples_are_policy_inputs(
+    make_validator: Any, read_json: Any
+) -> None:
+    """`policy_input` of an envelope is a policy-input document (the envelope schema bounds it only)."""
+    validator = make_validator("policy-input")
+    checked = 0
+    for path in sorted((EXAMPLE_DIR / "valid" / "federation-envelope").glob("*.json")):
+        envelope = read_json(path)
+        if "policy_input" in envelope:
+            assert [e.message for e in validator.iter_errors(envelope["policy_input"])] == []
+            checked += 1
+    assert checked >= 1

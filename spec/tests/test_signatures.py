@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from joserfc import jws
 from joserfc.errors import BadSignatureError
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import KeySet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "valid"
 
@@ -105,9 +105,7 @@ def test_trust_list_signature_verifies_with_the_trust_anchor() -> None:
     unsigned = {k: v for k, v in trust_list.items() if k != "signature"}
     _verify_detached(trust_list["signature"], unsigned, TRUST_ANCHOR)
     with pytest.raises(BadSignatureError):
-        _verify_detached(
-            trust_list["signature"], {**unsigned, "sequence_number": 16}, TRUST_ANCHOR
-        )
+        _verify_detached(trust_list["signature"], {**unsigned, "sequence_number": 16}, TRUST_ANCHOR)
 
 
 @pytest.mark.parametrize("name", ["referral-deliver", "erasure-request"])

@@ -218,5 +218,5 @@ class ConsentReceipt(BaseModel):
         ),
     ] = None
     """
-    Compact JWS of the node (ES256; protected header `alg`, `kid` of a key in the node's `/jwks.json`, `typ` = `saferefer-consent-receipt+jws`) whose payload is the RFC 8785 (JCS) form of the receipt without `signature`, so the person can prove what was agreed.
+    Compact JWS (ES256, protected header `alg`, `kid`, `typ` = `saferefer-consent-receipt+jws`) whose payload is the RFC 8785 (JCS) form of the receipt without `signature`, so the person can prove what was agreed (SR-CONSENT-025). A receipt from `GET /v1/consents/{consent_id}/receipt` is signed by the node (`kid` of a key in its `/jwks.json`); a recording organisation that issues a receipt itself signs with a key of its directory JWKS.
     """

@@ -7,38 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from . import common_schema, policy_input_schema
-
-
-class Receipt(BaseModel):
-    """
-    Answer of the receiving node to an accepted envelope.
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    message_id: Annotated[
-        str,
-        Field(
-            examples=["01936f5e-8a7b-7c3d-9e4f-0a1b2c3d4e5f"],
-            max_length=36,
-            min_length=36,
-            pattern="^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
-        ),
-    ]
-    """
-    A UUID version 7 (RFC 9562) in lowercase canonical form.
-    """
-    status: Literal["accepted", "duplicate"]
-    """
-    `duplicate`: the envelope id was received before; nothing was applied twice.
-    """
-    received_at: Annotated[AwareDatetime, Field(examples=["2026-11-28T10:15:00Z"])]
-    """
-    RFC 3339 date-time in UTC with the `Z` designator; fractional seconds optional.
-    """
+from . import common_schema
 
 
 class FederationEnvelope(BaseModel):
@@ -98,13 +67,46 @@ class FederationEnvelope(BaseModel):
     """
     `referral.deliver` only, required when `body.payload_signed_by` is `sender`: the public keys of the sending organisation, which the receiving node has no directory entry for; the node signature over the envelope vouches for them. The receiving node verifies `body.payload_signature` with them.
     """
-    policy_input: policy_input_schema.PolicyDecisionInput | None = None
+    policy_input: Annotated[
+        dict[str, Any] | None, Field(max_length=32, min_length=1)
+    ] = None
     """
-    `referral.deliver` only, required: the input of the sending node's egress decision (with the consents as the policy saw them). The receiving node decides ingress on it with the recipient replaced by its own directory's facts, its own clock as `context.now` and `context.cross_border` true. It is a decision input: the receiving node uses it for that decision and its audit only and never discloses it to the recipient organisation.
+    `referral.deliver` only, required: the input of the sending node's egress decision, a `policy-input.schema.json` document (with the consents as the policy saw them); the receiving node validates it against that schema and refuses the envelope otherwise (`federation-rejected`, reason `malformed`). It decides ingress on it with the recipient replaced by its own directory's facts, its own clock as `context.now` and `context.cross_border` true. It is a decision input: the receiving node uses it for that decision and its audit only and never discloses it to the recipient organisation.
     """
     signature: Annotated[
         str, Field(max_length=4096, pattern="^[A-Za-z0-9_-]+\\.\\.[A-Za-z0-9_-]+$")
     ]
     """
     A JWS with detached payload (RFC 7515 appendix F): `<protected header>..<signature>`; the payload is the RFC 8785 (JCS) canonical JSON of the signed document. ES256; the header carries `kid`.
+    """
+
+
+class Receipt(BaseModel):
+    """
+    Answer of the receiving node to an accepted envelope.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    message_id: Annotated[
+        str,
+        Field(
+            examples=["01936f5e-8a7b-7c3d-9e4f-0a1b2c3d4e5f"],
+            max_length=36,
+            min_length=36,
+            pattern="^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+        ),
+    ]
+    """
+    A UUID version 7 (RFC 9562) in lowercase canonical form.
+    """
+    status: Literal["accepted", "duplicate"]
+    """
+    `duplicate`: the envelope id was received before; nothing was applied twice.
+    """
+    received_at: Annotated[AwareDatetime, Field(examples=["2026-11-28T10:15:00Z"])]
+    """
+    RFC 3339 date-time in UTC with the `Z` designator; fractional seconds optional.
     """

@@ -327,9 +327,11 @@ class ReferralCreateRequest(BaseModel):
         list[common_schema.Justification] | None,
         Field(max_length=10, validate_default=True),
     ] = []
-    retain_until: Annotated[AwareDatetime, Field(examples=["2026-11-28T10:15:00Z"])]
+    retain_until: Annotated[
+        AwareDatetime | None, Field(examples=["2026-11-28T10:15:00Z"])
+    ] = None
     """
-    The recipient deletes by this time (R13). Required: a referral without a retention limit is refused (SR-SEC-010).
+    The recipient deletes by this time (R13). Every referral SHOULD carry one (SR-SEC-010): without it the policy reports `retain_until_missing` (a SHOULD rule, so the sender either sets it or gives a justification for R13), and the node applies its documented default retention period.
     """
     respond_by: Annotated[
         AwareDatetime | None, Field(examples=["2026-11-28T10:15:00Z"])

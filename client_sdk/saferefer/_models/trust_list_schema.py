@@ -32,6 +32,36 @@ class KeyValidity(BaseModel):
     """
 
 
+class ContactPoint(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    org_id: Annotated[
+        str,
+        Field(
+            examples=["urn:saferefer:org:NL:demo-ngo"],
+            max_length=82,
+            pattern="^urn:saferefer:org:[A-Z]{2}:[a-z0-9][a-z0-9-]{1,62}$",
+        ),
+    ]
+    """
+    Organisation id: `urn:saferefer:org:<ISO 3166-1 alpha-2 country>:<local code>`.
+    """
+    name: Annotated[
+        str,
+        Field(
+            max_length=200,
+            min_length=1,
+            pattern="^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$",
+        ),
+    ]
+    roles: Annotated[
+        list[Literal["ngo_service_provider", "shelter", "social_services", "health_provider", "legal_aid", "child_protection", "police", "prosecutor", "labour_inspectorate", "immigration_authority", "embassy_of_origin", "national_coordinator", "national_rapporteur"]],
+        Field(max_length=20, min_length=1),
+    ]
+
+
 class Peer(BaseModel):
     model_config = ConfigDict(
         extra="allow",
@@ -72,6 +102,10 @@ class Peer(BaseModel):
     ] = None
     """
     Narrows the validity of single keys of `jwks`, by `kid`, inside the peer's own `valid_from`/`valid_until`, so that a key rotation retires one key while the node stays trusted. A key not listed is valid as long as the peer. A receiving node accepts a signature only with a key valid at the time of verification.
+    """
+    contact_points: Annotated[list[ContactPoint] | None, Field(max_length=200)] = None
+    """
+    The organisations of this peer's country that the mechanism registers as contact points for cross-border referrals (R24), with the roles the peer's directory gives them. A sending node has no directory entry for a foreign organisation: it routes a referral to an organisation of another node only if that node lists it here, and its egress policy input takes the recipient's roles from here (and `contact_point: true`). Each `org_id` is of the peer's `country`.
     """
 
 

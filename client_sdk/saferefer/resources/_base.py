@@ -17,7 +17,6 @@ from .._types import NOT_GIVEN, Headers, NotGiven, Query, Timeout
 if TYPE_CHECKING:
     from .._client import AsyncClient, Client
 
-ClientT = TypeVar("ClientT", "Client", "AsyncClient")
 T = TypeVar("T")
 
 __all__ = ["AsyncResource", "SyncResource", "document", "options", "path_id", "utc_now"]

@@ -146,6 +146,9 @@ class Referrals(SyncResource):
         The payload is signed with the organisation's key (unless it already carries a
         ``payload_signature`` or ``sign=False``) and the body is validated locally first. The
         same ``Idempotency-Key`` is sent on every retry, so a retried create never duplicates.
+        To replay a create yourself later, pass the same ``idempotency_key`` and the same body,
+        signature included (sign once with :func:`saferefer.sign_payload`: an ECDSA signature
+        differs every time it is made, and a different body under the same key is refused).
         A policy denial raises :class:`~saferefer.PolicyViolationError` with every violation.
         """
         opts = _ReferralOptions(self).create(

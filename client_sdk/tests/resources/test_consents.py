@@ -17,10 +17,14 @@ def test_consent_lifecycle_sync(
     client_for: Callable[..., saferefer.Client], consent_doc: Callable[..., dict[str, Any]]
 ) -> None:
     ngo = client_for(NGO)
-    consent = ngo.consents.record(consent_doc(SHELTER))
+    # a generated model is as good as a dict
+    consent = ngo.consents.record(
+        saferefer.types.ConsentCreate.model_validate(consent_doc(SHELTER))
+    )
     assert consent.status == "active"
     assert ngo.consents.retrieve(consent.id).id == consent.id
     assert consent.id in [c.id for c in ngo.consents.list()]
+    assert consent.id in [c.id for c in ngo.consents.list(status="active", limit=1)]
     receipt = ngo.consents.receipt(consent.id)
     assert receipt.consent_id == consent.id
     # the organisation named in the grant may read it; another may not know it exists
@@ -29,6 +33,8 @@ def test_consent_lifecycle_sync(
         client_for(POLICE).consents.retrieve(consent.id)
     withdrawn = ngo.consents.withdraw(consent.id, channel="phone", received_by="worker-2")
     assert withdrawn.status == "withdrawn"
+    assert consent.id in [c.id for c in ngo.consents.list(status="withdrawn")]
+    assert consent.id not in [c.id for c in ngo.consents.list(status="active")]
 
 
 def test_record_invalid_consent_fails_locally_sync(
@@ -71,6 +77,7 @@ async def test_consent_lifecycle_async(
         assert (await ngo.consents.list()).items
         receipt = await ngo.consents.receipt(consent.id)
         assert receipt.consent_id == consent.id
+        assert consent.id not in [c.id async for c in ngo.consents.list(status="withdrawn")]
         withdrawn = await ngo.consents.withdraw(
             consent.id, channel="in_person", received_by="worker-2", note="by phone call"
         )

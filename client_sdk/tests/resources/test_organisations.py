@@ -26,6 +26,20 @@ def test_list_and_retrieve_sync(client_for: Callable[..., saferefer.Client]) -> 
         client.organisations.retrieve("urn:saferefer:org:NL:no-such-org")
 
 
+def test_node_documents_sync(client_for: Callable[..., saferefer.Client]) -> None:
+    client = client_for(NGO)
+    capabilities = client.capabilities()
+    assert capabilities.node_id == client.credentials.node_id
+    assert "ES256" in capabilities.signing_algorithms
+    keys = client.jwks()["keys"]
+    assert keys
+    assert all("d" not in key for key in keys)
+    last = client.organisations.list(limit=200)
+    assert not last.has_next_page()
+    with pytest.raises(saferefer.InvalidRequestError):
+        last.get_next_page()
+
+
 async def test_list_and_retrieve_async(
     async_client_for: Callable[..., saferefer.AsyncClient],
 ) -> None:
@@ -41,3 +55,5 @@ async def test_list_and_retrieve_async(
         assert shelter.name
         with pytest.raises(saferefer.NotFoundError):
             await client.organisations.retrieve("urn:saferefer:org:NL:no-such-org")
+        assert (await client.capabilities()).node_id == client.credentials.node_id
+        assert (await client.jwks())["keys"]

@@ -87,7 +87,7 @@ def test_policy_denial_names_violations_sync(
     with pytest.raises(saferefer.PolicyViolationError) as denied:
         ngo.referrals.create(body)
     assert set(denied.value.codes) == {v.code for v in decision.violations}
-    # the helper builds what may go, and that goes
+    # minimal_payload builds what may go, and that goes
     minimal = saferefer.minimal_payload(body["payload"], decision.permitted_categories)
     assert ngo.referrals.create(body | {"payload": minimal.payload}).state == "submitted"
 

@@ -242,11 +242,10 @@ def token_rejects_replayed_assertion(ctx: Context) -> None:
 def token_scope_limited_to_registered_roles(ctx: Context) -> None:
     org = ctx.sender
     held = set(org.roles)
-    foreign = next(
-        r
-        for r in ("national_rapporteur", "immigration_authority", "police", "embassy_of_origin")
-        if r not in held
-    )
+    candidates = ("national_rapporteur", "immigration_authority", "police", "embassy_of_origin")
+    foreign = next((r for r in candidates if r not in held), None)
+    if foreign is None:
+        raise Skipped("the sender holds every role this check could ask for")
     response = org.request_token(scope=f"role:{foreign}")
     if response.status_code == 200:
         granted = str(response.json().get("scope", "")).split()

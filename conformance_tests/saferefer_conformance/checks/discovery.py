@@ -28,7 +28,6 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
         "SR-CONF-004",
         "SR-ID-002",
         "SR-VER-001",
-        "SR-VER-006",
     ],
     profile="core",
 )

@@ -347,9 +347,12 @@ def webhook_deliveries_signed(ctx: Context) -> None:
     server = HTTPServer((hook.listen_host, hook.listen_port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    subscription: dict[str, Any] = {}
     try:
         url = hook.public_url or f"http://{hook.listen_host}:{server.server_address[1]}/saferefer"
-        response = ctx.recipient.post(flows.SUBSCRIPTIONS, {"url": url})
+        response = ctx.recipient.post(
+            flows.SUBSCRIPTIONS, {"url": url, "event_types": ["org.saferefer.referral.submitted"]}
+        )
         subscription = ctx.expect_success(response, "The recipient could not subscribe a webhook")
         listed = (
             flows.list_all(ctx, ctx.outsider(), flows.SUBSCRIPTIONS)
@@ -390,8 +393,9 @@ def webhook_deliveries_signed(ctx: Context) -> None:
         ctx.expect_schema(
             json.loads(body), "event.schema.json", "A webhook delivery is not a valid event"
         )
-        ctx.recipient.request("DELETE", f"{flows.SUBSCRIPTIONS}/{subscription.get('id')}")
     finally:
+        if subscription.get("id"):  # leave no subscription behind that calls a closed port
+            ctx.recipient.request("DELETE", f"{flows.SUBSCRIPTIONS}/{subscription['id']}")
         server.shutdown()
         server.server_close()
 

@@ -21,6 +21,8 @@ from ..conftest import seed_demo, write_config
 from .variants import Exchange, Reply, Variant
 
 Scope = dict[str, Any]
+#: Generous: the catalogue judges behaviour, not speed, on a machine shared with other tests.
+POLICY_TIMEOUT_MS = 5000
 
 
 class Switchboard:
@@ -117,7 +119,13 @@ def wrapped_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WrappedNo
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     credentials = seed_demo(data_dir, {"SAFEREFER_BASE_URL": base_url})
-    switchboard = Switchboard(create_app(node_settings(data_dir, base_url=base_url, demo=True)))
+    switchboard = Switchboard(
+        create_app(
+            node_settings(
+                data_dir, base_url=base_url, demo=True, policy_timeout_ms=POLICY_TIMEOUT_MS
+            )
+        )
+    )
     server = uvicorn.Server(
         uvicorn.Config(switchboard, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     )

@@ -163,7 +163,7 @@ class IgnoresConsentExpiry(Variant):
 
 
 class IgnoresConsentWithdrawal(Variant):
-    """Acknowledges a withdrawal without recording it."""
+    """Acknowledges the recording organisation's withdrawal without recording it."""
 
     async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
         if (
@@ -171,13 +171,14 @@ class IgnoresConsentWithdrawal(Variant):
             and request.path.startswith("/v1/consents/")
             and request.path.endswith("/withdraw")
         ):
-            consent_path = request.path.removesuffix("/withdraw")
-            reply = await call_next(
-                replace(
-                    request, method="GET", path=consent_path, body=b"", query=b""
-                ).without_header("content-type")
+            read = replace(
+                request, method="GET", path=request.path.removesuffix("/withdraw"), body=b""
             )
-            return reply
+            reply = await call_next(read.without_header("content-type"))
+            if reply.status == 200:
+                recorder = (reply.json().get("recorder") or {}).get("org_id")
+                if recorder is not None and recorder == _bearer_sub(request):
+                    return reply
         return await call_next(request)
 
 
@@ -412,6 +413,7 @@ def catalogue() -> list[Variant]:
             "SR-POLICY-009",
             "discloses the covered part of a referral with an uncovered category",
             "uncovered_category_refused",
+            "minimisation_matrix_enforced",
             "policy_dry_run_agrees_with_submission",
             "errors_do_not_echo_personal_data",
         ),

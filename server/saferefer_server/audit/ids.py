@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 from saferefer_server.core.cursors import decode_cursor, invalid_cursor
 from saferefer_server.core.ids import uuid7
+from saferefer_server.core.problems import ProblemError
 
-__all__ = ["cursor_int", "cursor_str", "parse_rfc3339", "rfc3339", "uuid7"]
+__all__ = ["cursor_int", "cursor_str", "parse_rfc3339", "request_time", "rfc3339", "uuid7"]
 
 
 def rfc3339(moment: datetime) -> str:
@@ -35,3 +36,17 @@ def cursor_str(cursor: str, key: str, *, parameter: str = "cursor") -> str:
     if not isinstance(value, str) or len(value) > 200:
         raise invalid_cursor(parameter)
     return value
+
+
+def request_time(value: str, *, pointer: str) -> datetime:
+    """A timestamp from a request body, or a 422 problem naming where it is."""
+    try:
+        return parse_rfc3339(value)
+    except ValueError as exc:
+        raise ProblemError(
+            422,
+            "validation-error",
+            "The request is invalid",
+            f"{pointer}: not a usable RFC 3339 UTC timestamp",
+            errors=[{"pointer": pointer, "detail": "not a usable RFC 3339 UTC timestamp"}],
+        ) from exc

@@ -32,6 +32,8 @@ class Consent(Base):
     recorder_jws: Mapped[str | None] = mapped_column(Text)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawal: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    # When the node announced the expiry (the status itself is derived from valid_until).
+    expiry_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_consents_recorder_id", "recorded_by_org", "id"),)
 

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saferefer_server.audit import service as audit
-from saferefer_server.audit.ids import parse_rfc3339, rfc3339, uuid7
+from saferefer_server.audit.ids import parse_rfc3339, request_time, rfc3339, uuid7
 from saferefer_server.auth.principal import Principal
 from saferefer_server.consents.models import (
     STATUS_ACTIVE,
@@ -63,9 +63,9 @@ def minimum_errors(
                 "detail": "the recording organisation does not hold this role",
             }
         )
-    issued = parse_rfc3339(document["issued_at"])
-    valid_from = parse_rfc3339(document["valid_from"])
-    valid_until = parse_rfc3339(document["valid_until"])
+    issued = request_time(document["issued_at"], pointer="#/issued_at")
+    valid_from = request_time(document["valid_from"], pointer="#/valid_from")
+    valid_until = request_time(document["valid_until"], pointer="#/valid_until")
     if valid_until <= issued:
         errors.append({"pointer": "#/valid_until", "detail": "must be later than issued_at (R6)"})
     if valid_until <= valid_from:
@@ -147,6 +147,7 @@ async def record(
         recorder_jws=None,
         withdrawn_at=None,
         withdrawal=None,
+        expiry_recorded_at=None,
     )
     db_session.add(consent)
     await db_session.flush()
@@ -341,3 +342,42 @@ def grant_covers(
     else:
         names = recipient["role"] in roles and recipient["country"] == country
     return names and purpose in grant["purposes"]
+
+
+async def record_expiries(
+    *, db_session: AsyncSession, node_id: str, now: datetime, batch: int = 100
+) -> int:
+    """Audit and announce consents whose valid_until has passed (once each); returns how many."""
+    query = (
+        select(Consent)
+        .where(
+            Consent.status == STATUS_ACTIVE,
+            Consent.valid_until <= now,
+            Consent.expiry_recorded_at.is_(None),
+        )
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    expired = list((await db_session.scalars(query)).all())
+    for consent in expired:
+        consent.expiry_recorded_at = now
+        await audit.append(
+            db_session=db_session,
+            node_id=node_id,
+            actor_org=None,
+            action="consent.expired",
+            object_type="consent",
+            object_id=consent.id,
+            counterparty_org=consent.recorded_by_org,
+        )
+        await events.emit(
+            db_session=db_session,
+            org_id=consent.recorded_by_org,
+            event_type="org.saferefer.consent.expired",
+            subject=consent.id,
+            data=consent_event_data(
+                consent, grant_ids=[g["grant_id"] for g in active_grants(consent)], now=now
+            ),
+            source=node_id,
+        )
+    return len(expired)

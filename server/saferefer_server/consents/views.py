@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 
+from saferefer_server.audit import service as audit
 from saferefer_server.audit.ids import cursor_str, rfc3339, uuid7
 from saferefer_server.audit.jcs import canonicalize
 from saferefer_server.consents import service
@@ -88,9 +89,23 @@ async def list_consents(
 
 @router.get("/v1/consents/{consent_id}", operation_id="getConsent")
 async def get_consent(
-    db_session: SessionDep, principal: CurrentOrg, response: Response, consent_id: str
+    db_session: SessionDep,
+    principal: CurrentOrg,
+    node: NodeDep,
+    response: Response,
+    consent_id: str,
 ) -> dict[str, Any]:
     consent = await _visible(db_session, principal, consent_id)
+    await audit.append(
+        db_session=db_session,
+        node_id=node.node_id,
+        actor_org=principal.org_id,
+        action="consent.read",
+        object_type="consent",
+        object_id=consent.id,
+        counterparty_org=consent.recorded_by_org,
+    )
+    await db_session.commit()
     response.headers.update(NO_STORE)
     return service.record_document(consent, now=utcnow())
 

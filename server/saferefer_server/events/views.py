@@ -23,6 +23,7 @@ router = APIRouter(tags=["events"])
 
 LONG_POLL_INTERVAL_S = 0.5
 MAX_WAIT_S = 30
+MAX_SEQUENCE = 2**63 - 1  # a 20-digit `after` beyond any stored position
 
 
 @router.get("/v1/events", operation_id="listEvents")
@@ -34,7 +35,7 @@ async def list_events(
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_S)] = 0,
 ) -> dict[str, Any]:
     # The feed cursor is the CloudEvents `sequence` itself: the position in the caller's own feed.
-    after_seq = int(after) if after is not None else 0
+    after_seq = min(int(after), MAX_SEQUENCE) if after is not None else 0
     deadline = time.monotonic() + wait
     while True:
         events = await service.read_feed(

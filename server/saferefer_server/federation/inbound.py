@@ -27,6 +27,7 @@ from saferefer_server.federation.envelope import MessageType, VerifiedEnvelope, 
 from saferefer_server.federation.errors import FederationError, FederationRejected
 from saferefer_server.federation.models import FederationInboxMessage
 from saferefer_server.federation.runtime import FederationRuntime
+from saferefer_server.federation.schemas import first_error
 from saferefer_server.organisations import service as organisations
 
 logger = logging.getLogger("saferefer.federation")
@@ -318,6 +319,9 @@ def ingress_policy_input(
     """
     if sent is None:
         raise FederationRejected("malformed", "referral.deliver needs policy_input")
+    problem = first_error("policy-input.schema.json", dict(sent))
+    if problem is not None:
+        raise FederationRejected("malformed", f"policy_input: {problem}")
     policy_input: dict[str, Any] = copy.deepcopy(dict(sent))
     recipient_block = dict(policy_input.get("recipient") or {})
     recipient_block.update(

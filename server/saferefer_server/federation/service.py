@@ -57,8 +57,7 @@ async def enqueue_outbound(
     peer = trust_list.node(to_node) if trust_list is not None else None
     if peer is None or peer.status != "active" or to_node == federation.node_id:
         raise FederationUnavailable(f"{to_node} is not an active peer of this node")
-    if message_type == "referral.deliver" and policy_input is None:
-        raise ValueError("referral.deliver needs the policy_input of the egress decision")
+    _check_members(message_type, body, sender_jwks=sender_jwks, policy_input=policy_input)
     now = now or datetime.now(UTC)
     envelope = Envelope.model_validate(
         {
@@ -86,6 +85,24 @@ async def enqueue_outbound(
     )
     _wake_after_commit(db_session, federation)
     return envelope.id
+
+
+def _check_members(
+    message_type: MessageType,
+    body: Mapping[str, Any],
+    *,
+    sender_jwks: Mapping[str, Any] | None,
+    policy_input: Mapping[str, Any] | None,
+) -> None:
+    """The envelope members federation-envelope.schema.json requires or forbids per type."""
+    if message_type != "referral.deliver":
+        if sender_jwks is not None or policy_input is not None:
+            raise ValueError(f"{message_type} carries neither sender_jwks nor policy_input")
+        return
+    if policy_input is None:
+        raise ValueError("referral.deliver needs the policy_input of the egress decision")
+    if body.get("payload_signed_by", "sender") == "sender" and sender_jwks is None:
+        raise ValueError("a payload signed by the sender needs sender_jwks to be verified")
 
 
 def _wake_after_commit(db_session: AsyncSession, federation: FederationRuntime) -> None:

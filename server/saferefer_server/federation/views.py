@@ -37,11 +37,14 @@ async def receive_federation_message(
         signed: Any = await request.json()
     except ValueError as exc:
         raise ProblemError(
-            400, "validation-error", "The request is malformed", "the body is not valid JSON"
+            400, "malformed-request", "The request is malformed", "the body is not valid JSON"
         ) from exc
     if not isinstance(signed, dict):
         raise ProblemError(
-            400, "validation-error", "The request is malformed", "the body must be a flattened JWS"
+            400,
+            "malformed-request",
+            "The request is malformed",
+            "the body must be a federation envelope (a JSON object)",
         )
     try:
         receipt = await receive_message(

@@ -107,6 +107,8 @@ class DeliveryWorker:
         """Deliver until `stop()`; the round in progress finishes first."""
         settings = self.runtime.settings
         while not self._stopping:
+            # Cleared before looking, so a commit that lands while we look still wakes us.
+            self.runtime.wake_event.clear()
             try:
                 delivered = await self.run_once()
             except Exception:
@@ -115,7 +117,6 @@ class DeliveryWorker:
                 delivered = 0
             if delivered or self._stopping:
                 continue
-            self.runtime.wake_event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.runtime.wake_event.wait(), settings.worker_poll_s)
 

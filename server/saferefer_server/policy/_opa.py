@@ -52,7 +52,8 @@ from ._decision import DecisionReader, Failure, InvalidDecision, PolicyDecision,
 from ._sources import DECISION_PACKAGE, DECISION_RULE, PolicyLoadError, PolicySet
 
 RELOAD_INTERVAL_S = 1.0
-LOAD_TIMEOUT_S = 30.0
+LOAD_TIMEOUT_S = 30.0  # one upload of the policy set, in the background
+LOAD_WAIT_S = 5.0  # how long a decision waits for an upload in progress
 _STRICT = {"strict-builtin-errors": "true"}
 
 
@@ -99,10 +100,8 @@ class OpaEngine:
         except (TypeError, ValueError) as exc:
             log_failure(self.name, Failure.ERROR, f"input is not JSON ({type(exc).__name__})")
             return PolicyDecision.fail_closed()
-        try:
-            client = await self._ready_client()
-        except Exception as exc:
-            log_failure(self.name, Failure.UNAVAILABLE, _describe(exc))
+        client = await self._client_for_decision()
+        if client is None:
             return PolicyDecision.fail_closed()
         try:
             async with asyncio.timeout(self._timeout_s):
@@ -132,6 +131,23 @@ class OpaEngine:
                 self._loaded = False  # maybe a restarted server without our policies
             log_failure(self.name, exc.failure, exc.detail)
             return PolicyDecision.fail_closed()
+
+    async def _client_for_decision(self) -> AsyncOpaClient | None:
+        """The client once our policies are in OPA; None (logged) when they are not."""
+        if self._loaded and self._client is not None and not self._closed:
+            return self._client
+        try:
+            # Waiting for an upload is bounded too; the upload itself carries on.
+            client: AsyncOpaClient = await asyncio.wait_for(
+                self._ready_client(), max(self._timeout_s, LOAD_WAIT_S)
+            )
+        except TimeoutError:
+            log_failure(self.name, Failure.UNAVAILABLE, "policies still being loaded")
+            return None
+        except Exception as exc:
+            log_failure(self.name, Failure.UNAVAILABLE, _describe(exc))
+            return None
+        return client
 
     async def check_health(self) -> bool:
         """Healthy when OPA answers /health and a probe decision (empty input) is valid.

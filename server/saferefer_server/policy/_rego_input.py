@@ -12,8 +12,9 @@ regopy 1.5.2 offers two ways, and neither will do:
 `set_input` here builds the document through the same C API calls as `regopy.Input`, but hands
 over each string (and object key) in the escaped form, without the quotes: the result is
 byte-for-byte what `set_input_term` produces (tests/policy/test_engine.py and the differential
-test check it), at about a quarter of the cost. Integers outside int64, which the C API cannot
-take, go through `set_input_term` instead.
+test check it), at about a quarter of the cost. A document holding a float or an integer
+outside int64 goes through `set_input_term` instead: the C API takes no integer beyond int64 and
+rounds floats to six decimal places (policy inputs carry no floats; the schema has integers only).
 
 This uses regopy's ctypes handle (`regopy.rego_shared.rego`) and `Interpreter._impl`, which regopy
 does not document as public; regopy is pinned exactly (`regopy==1.5.2`) for that reason.
@@ -22,7 +23,6 @@ does not document as public; regopy is pinned exactly (`regopy==1.5.2`) for that
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,8 +35,8 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _escape = json.JSONEncoder(ensure_ascii=False).encode
 
 
-class _NotInt64(Exception):
-    pass
+class _NeedsText(Exception):
+    """The C API would change this value; parse the document as text instead."""
 
 
 def set_input(interpreter: regopy.Interpreter, document: Mapping[str, Any]) -> None:
@@ -45,7 +45,7 @@ def set_input(interpreter: regopy.Interpreter, document: Mapping[str, Any]) -> N
     try:
         try:
             _add(handle, document)
-        except _NotInt64:
+        except _NeedsText:
             interpreter.set_input_term(json.dumps(document, allow_nan=False, ensure_ascii=False))
             return
         if _C.regoSetInput(interpreter._impl, handle) != _OK:
@@ -72,12 +72,10 @@ def _add(handle: Any, value: object) -> None:
         _check(_C.regoInputString(handle, _text(value)))
     elif isinstance(value, int):
         if not _INT64_MIN <= value <= _INT64_MAX:
-            raise _NotInt64
+            raise _NeedsText
         _check(_C.regoInputInt(handle, value))
     elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("NaN and infinity are not JSON")
-        _check(_C.regoInputFloat(handle, value))
+        raise _NeedsText  # json.dumps(allow_nan=False) then refuses NaN and infinity
     elif value is None:
         _check(_C.regoInputNull(handle))
     elif isinstance(value, Mapping):

@@ -30,7 +30,7 @@ async def create_policy_decision(
     """
     validate_or_422("referral-create.schema.json", body, what="referral")
     plan = await referrals.plan_send(
-        db_session=db_session, principal=principal, body=body, now=utcnow()
+        db_session=db_session, principal=principal, body=body, now=utcnow(), node=node
     )
     decision, decision_id = await referrals.decide_and_audit(
         db_session=db_session,

@@ -20,6 +20,7 @@ def node_context_of(app_state: object) -> NodeContext:
         engine_name=settings.policy_engine,
         keyring=tuple(settings.payload_keyring()),
         keys=app_state.node_keys,  # type: ignore[attr-defined]
+        app_state=app_state,
     )
     app_state.domain_node_context = context  # type: ignore[attr-defined]
     return context

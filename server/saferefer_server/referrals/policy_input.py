@@ -48,6 +48,7 @@ def build(
     based_on_chain: Sequence[Mapping[str, Any]] = (),
     collected_for: str | None = None,
     data_categories: Sequence[str] | None = None,
+    consent_views: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The policy input; `data_categories` overrides the categories derived from the body
     (a read is decided on the categories stored with the referral)."""
@@ -69,7 +70,10 @@ def build(
         "data_categories": categories,
         "payload_flags": dict(body.get("payload_flags") or {}),
         "subject": copy.deepcopy(dict(body["subject"])),
-        "consents": [consents.policy_consent(c, now=now) for c in consent_rows],
+        # A referral delivered by a peer node is decided on the consents as that node sent them.
+        "consents": [dict(v) for v in consent_views]
+        if consent_views is not None
+        else [consents.policy_consent(c, now=now) for c in consent_rows],
         "context": context,
         "justifications": [dict(j) for j in body.get("justifications") or []],
     }

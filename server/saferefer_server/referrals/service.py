@@ -9,7 +9,7 @@ events. A denied or failed decision is still audited and committed before the pr
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saferefer_server.audit import service as audit
-from saferefer_server.audit.ids import parse_rfc3339, rfc3339, uuid7
+from saferefer_server.audit.ids import parse_rfc3339, request_time, rfc3339, uuid7
 from saferefer_server.audit.jcs import canonicalize
 from saferefer_server.auth.keys import NodeKeyStore
 from saferefer_server.auth.principal import Principal
@@ -37,7 +37,7 @@ from saferefer_server.referrals.models import Referral, ReferralConsent, Referra
 logger = logging.getLogger(__name__)
 
 # Members of the create body kept in clear beside the row (codes and policy facts, no payload).
-_CLEAR_MEMBERS = (
+CLEAR_MEMBERS = (
     "requested_services",
     "urgency",
     "subject",
@@ -62,6 +62,24 @@ class NodeContext:
     engine_name: str
     keyring: Sequence[tuple[str, bytes]]
     keys: NodeKeyStore
+    # The app's state, for what changes while the app runs (the federation runtime).
+    app_state: Any = None
+
+    @property
+    def federation(self) -> Any:
+        return getattr(self.app_state, "federation", None)
+
+
+# Cross-border hooks, installed by `referrals.federation` (kept out of this module so a node
+# without federation imports nothing of it). Each is awaited in the transaction of the change.
+PeerHook = Callable[..., Awaitable[Any]]
+peer_hooks: dict[str, PeerHook] = {}
+
+
+def is_local(referral: Referral, party: str, node: NodeContext) -> bool:
+    """Whether the referral's `sender` or `recipient` is served by this node."""
+    key = "sender_node" if party == "sender" else "recipient_node"
+    return bool(referral.attributes.get(key, node.node_id) == node.node_id)
 
 
 def problem_for(decision: PolicyDecision, decision_id: str) -> ProblemError:
@@ -101,6 +119,31 @@ async def decide_and_audit(
 ) -> tuple[PolicyDecision, str]:
     """Decide and append the `policy.decision` audit entry; its id is the decision id."""
     decision = await engine.decide(document)
+    entry_id = await audit_decision(
+        db_session=db_session,
+        node=node,
+        decision=decision,
+        document=document,
+        actor_org=actor_org,
+        counterparty_org=counterparty_org,
+        object_type=object_type,
+        object_id=object_id,
+    )
+    return decision, entry_id
+
+
+async def audit_decision(
+    *,
+    db_session: AsyncSession,
+    node: NodeContext,
+    decision: PolicyDecision,
+    document: Mapping[str, Any],
+    actor_org: str | None,
+    counterparty_org: str | None,
+    object_type: str,
+    object_id: str | None,
+) -> str:
+    """Append the `policy.decision` entry of a decision; its id is the decision id."""
     codes = sorted({str(v["code"]) for v in decision.violations})
     metrics.record_decision(decision.allow, codes, engine_failure=decision.engine_failure)
     obligations = [f"{o['rule']}:{o['code']}"[:200] for o in decision.obligations]
@@ -128,7 +171,7 @@ async def decide_and_audit(
         decision=decision_summary,
         basis=basis[:500] or None,
     )
-    return decision, entry.id
+    return entry.id
 
 
 def _invalid(pointer: str, detail: str) -> ProblemError:
@@ -159,6 +202,7 @@ async def plan_send(
     principal: Principal,
     body: Mapping[str, Any],
     now: datetime,
+    node: NodeContext,
     lock_consents: bool = False,
 ) -> SendPlan:
     """Look up sender, recipient, consents and the onward chain; build the policy input.
@@ -168,7 +212,9 @@ async def plan_send(
     sender = await db_session.get(Organisation, principal.org_id)
     if sender is None:
         raise not_found("the calling organisation is not in this node's directory")
-    recipient = await db_session.get(Organisation, body["recipient"])
+    recipient: Any = await db_session.get(Organisation, body["recipient"])
+    if recipient is None and "remote_recipient" in peer_hooks:
+        recipient = await peer_hooks["remote_recipient"](node=node, org_id=body["recipient"])
     if recipient is None or not recipient.enabled:
         raise _invalid("#/recipient", "not an enabled organisation of this node's directory")
     if recipient.id == sender.id:
@@ -176,9 +222,10 @@ async def plan_send(
     retain_until = body.get("retain_until")
     if retain_until is None:
         raise _invalid("#/retain_until", "every referral needs a retain_until date (R13)")
-    if parse_rfc3339(retain_until) <= now:
+    if request_time(retain_until, pointer="#/retain_until") <= now:
         raise _invalid("#/retain_until", "must be in the future")
-    if body.get("respond_by") is not None and parse_rfc3339(body["respond_by"]) <= now:
+    respond_by = body.get("respond_by")
+    if respond_by is not None and request_time(respond_by, pointer="#/respond_by") <= now:
         raise _invalid("#/respond_by", "must be in the future")
 
     consent_rows: list[Consent] = []
@@ -280,7 +327,12 @@ async def create(
     """Decide and, if allowed, store and announce a referral (commits; raises the problem if not)."""
     now = utcnow()
     plan = await plan_send(
-        db_session=db_session, principal=principal, body=body, now=now, lock_consents=True
+        db_session=db_session,
+        principal=principal,
+        body=body,
+        now=now,
+        node=node,
+        lock_consents=True,
     )
     signature, signed_by = _verify_or_sign_payload(body=body, sender=plan.sender, node=node)
     referral_id = uuid7()
@@ -319,7 +371,7 @@ async def create(
         await db_session.commit()
         raise problem_for(decision, decision_id)
 
-    attributes = {key: body[key] for key in _CLEAR_MEMBERS if key in body}
+    attributes = {key: body[key] for key in CLEAR_MEMBERS if key in body}
     attributes["payload_signed_by"] = signed_by
     attributes["sender_node"] = plan.sender.node_id
     attributes["recipient_node"] = plan.recipient.node_id
@@ -385,7 +437,7 @@ async def create(
         object_id=referral.id,
         counterparty_org=referral.recipient_org,
     )
-    await _announce(
+    await announce(
         db_session=db_session,
         node=node,
         referral=referral,
@@ -394,11 +446,20 @@ async def create(
         transition_id=None,
         now=now,
     )
+    if not is_local(referral, "recipient", node):
+        await peer_hooks["deliver"](
+            db_session=db_session,
+            node=node,
+            referral=referral,
+            sealed_document=sealed_document,
+            sender=plan.sender,
+            policy_input=plan.policy_input,
+        )
     await db_session.commit()
     return referral
 
 
-async def _announce(
+async def announce(
     *,
     db_session: AsyncSession,
     node: NodeContext,
@@ -428,7 +489,7 @@ async def _announce(
         data["based_on"] = referral.based_on
     orgs = {"sender": referral.sender_org, "recipient": referral.recipient_org}
     for party in audience:
-        if party in orgs:
+        if party in orgs and is_local(referral, party, node):
             await events.emit(
                 db_session=db_session,
                 org_id=orgs[party],
@@ -538,7 +599,9 @@ async def read(
         await db_session.commit()
         return ReadResult(referral, None, [])
 
-    sender = await db_session.get(Organisation, referral.sender_org)
+    sender: Any = await db_session.get(Organisation, referral.sender_org)
+    if sender is None and "remote_sender" in peer_hooks:
+        sender = peer_hooks["remote_sender"](referral=referral)
     recipient = await db_session.get(Organisation, referral.recipient_org)
     if sender is None or recipient is None:
         await db_session.commit()
@@ -556,6 +619,7 @@ async def read(
         based_on_chain=chain,
         collected_for=chain[-1]["purpose"] if chain else None,
         data_categories=referral.data_categories,
+        consent_views=referral.attributes.get("remote_consents"),
     )
     decision, _decision_id = await decide_and_audit(
         db_session=db_session,
@@ -622,7 +686,7 @@ def _invalid_transition(referral: Referral, actor: str, target: str) -> ProblemE
     )
 
 
-async def _move(
+async def move(
     *,
     db_session: AsyncSession,
     referral: Referral,
@@ -634,8 +698,12 @@ async def _move(
     caused_by: str | None,
     node: NodeContext,
     now: datetime,
+    from_peer: bool = False,
 ) -> ReferralTransition | None:
-    """Apply a transition if the referral is still in the state we read (None if it moved)."""
+    """Apply a transition if the referral is still in the state we read (None if it moved).
+
+    A transition made here is passed on to the other party's node when that party is remote;
+    one that came from the peer (`from_peer`) is not sent back."""
     source = referral.state
     result = await db_session.execute(
         update(Referral)
@@ -675,7 +743,7 @@ async def _move(
             else referral.sender_org
         ),
     )
-    await _announce(
+    await announce(
         db_session=db_session,
         node=node,
         referral=referral,
@@ -684,6 +752,13 @@ async def _move(
         transition_id=transition.id,
         now=now,
     )
+    remote_party = not (
+        is_local(referral, "sender", node) and is_local(referral, "recipient", node)
+    )
+    if remote_party and not from_peer:
+        await peer_hooks["transition"](
+            db_session=db_session, node=node, referral=referral, transition=transition
+        )
     await db_session.flush()
     return transition
 
@@ -712,7 +787,7 @@ async def transition(
     reason = body.get("reason")
     if allowed.reason_required and reason is None:
         raise _invalid("#/reason", f"a reason from {allowed.reason_codelist} is required")
-    moved = await _move(
+    moved = await move(
         db_session=db_session,
         referral=referral,
         target=target,
@@ -772,7 +847,7 @@ def transition_document(transition: ReferralTransition) -> dict[str, Any]:
 # --- lifecycle: expiry and erasure -----------------------------------------------------------
 
 
-def _erase(referral: Referral, *, reason: str, now: datetime) -> None:
+def erase(referral: Referral, *, reason: str, now: datetime) -> None:
     referral.sealed = None
     referral.sealed_kid = None
     referral.erased_at = now
@@ -793,7 +868,7 @@ async def apply_lifecycle(
             rows = await consents.get_many(db_session=db_session, consent_ids=referral.consent_ids)
             lapsed = any(consents.status_of(c, now) == "expired" for c in rows)
         if lapsed and states.find(referral.state, "expired", states.SYSTEM) is not None:
-            await _move(
+            await move(
                 db_session=db_session,
                 referral=referral,
                 target="expired",
@@ -806,7 +881,7 @@ async def apply_lifecycle(
                 now=now,
             )
     if referral.sealed is not None and referral.retain_until <= now:
-        _erase(referral, reason=ERASURE_RETENTION, now=now)
+        erase(referral, reason=ERASURE_RETENTION, now=now)
         await audit.append(
             db_session=db_session,
             node_id=node.node_id,
@@ -851,7 +926,8 @@ async def sweep(
     rows += [r for r in (await db_session.scalars(lapsed)).unique().all() if r.id not in seen]
     for referral in rows:
         await apply_lifecycle(db_session=db_session, referral=referral, node=node, now=now)
-    return len(rows)
+    announced = await consents.record_expiries(db_session=db_session, node_id=node.node_id, now=now)
+    return len(rows) + announced
 
 
 # --- consent withdrawal cascade --------------------------------------------------------------
@@ -953,7 +1029,7 @@ async def withdraw_consent(
     )
     for referral in affected:
         if referral.state not in states.terminal_states():
-            await _move(
+            await move(
                 db_session=db_session,
                 referral=referral,
                 target="revoked",
@@ -965,7 +1041,7 @@ async def withdraw_consent(
                 node=node,
                 now=now,
             )
-        if referral.recipient_org not in notified_orgs:
+        if referral.recipient_org not in notified_orgs and is_local(referral, "recipient", node):
             notified_orgs.add(referral.recipient_org)
             await events.emit(
                 db_session=db_session,
@@ -987,21 +1063,27 @@ async def withdraw_consent(
                 legal_basis=None,
             )
         )
-        await events.emit(
-            db_session=db_session,
-            org_id=referral.recipient_org,
-            event_type="org.saferefer.erasure.requested",
-            subject=referral.id,
-            data={
-                "referral_id": referral.id,
-                "consent_id": consent.id,
-                "sender": referral.sender_org,
-                "grant_ids": requested,
-                "forward_to_onward_recipients": True,
-                "requested_at": rfc3339(now),
-            },
-            source=node.node_id,
-        )
+        erasure_request = {
+            "referral_id": referral.id,
+            "consent_id": consent.id,
+            "sender": referral.sender_org,
+            "grant_ids": requested,
+            "forward_to_onward_recipients": True,
+            "requested_at": rfc3339(now),
+        }
+        if is_local(referral, "recipient", node):
+            await events.emit(
+                db_session=db_session,
+                org_id=referral.recipient_org,
+                event_type="org.saferefer.erasure.requested",
+                subject=referral.id,
+                data=erasure_request,
+                source=node.node_id,
+            )
+        else:
+            await peer_hooks["erasure_request"](
+                db_session=db_session, node=node, referral=referral, body=erasure_request
+            )
         await audit.append(
             db_session=db_session,
             node_id=node.node_id,
@@ -1069,7 +1151,7 @@ async def acknowledge_erasure(
     if notice.legal_basis is not None:
         record["legal_basis"] = notice.legal_basis
     if referral.sealed is not None:
-        _erase(referral, reason=ERASURE_WITHDRAWAL, now=now)
+        erase(referral, reason=ERASURE_WITHDRAWAL, now=now)
     await audit.append(
         db_session=db_session,
         node_id=node.node_id,
@@ -1089,8 +1171,13 @@ async def acknowledge_erasure(
         "acknowledgement_id": notice.id,
         "occurred_at": rfc3339(now),
     }
+    if not is_local(referral, "sender", node):
+        await peer_hooks["erasure_acknowledgement"](
+            db_session=db_session, node=node, referral=referral, record=record
+        )
     for org_id in sorted(
         {referral.sender_org, consent.recorded_by_org if consent else referral.sender_org}
+        - ({referral.sender_org} if not is_local(referral, "sender", node) else set())
     ):
         await events.emit(
             db_session=db_session,

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from fastapi import APIRouter
 from joserfc import jwt
 from saferefer_server.auth.keys import generate_es256_key
+from saferefer_server.deps import CurrentOrg
 from saferefer_server.organisations import service as organisations
-from saferefer_server.organisations.models import OrganisationStatus
+from saferefer_server.organisations.models import Organisation, OrganisationStatus
 from saferefer_server.testing import TestNode, hmac_jwt, unsigned_jwt
 
 NGO = "urn:saferefer:org:NL:demo-ngo"
@@ -164,3 +166,23 @@ async def test_node_signed_jwt_of_another_type_is_not_an_access_token(
     node: TestNode, typ: str | None
 ) -> None:
     assert_unauthorized(await call_with(node, node_signed(node, typ=typ)), "typ")
+
+
+async def test_role_removed_from_directory_no_longer_counts(node: TestNode) -> None:
+    router = APIRouter()
+
+    @router.get("/_test/whoami")
+    async def whoami(org: CurrentOrg) -> dict[str, Any]:
+        return {"org_id": org.org_id, "roles": list(org.roles), "country": org.country}
+
+    node.app.include_router(router)
+    headers = await node.auth(NGO)
+    before = (await node.client.get("/_test/whoami", headers=headers)).json()
+    assert before == {"org_id": NGO, "roles": ["ngo_service_provider"], "country": "NL"}
+    async with node.app.state.sessionmaker() as db_session:
+        org = await db_session.get(Organisation, NGO)
+        assert org is not None
+        org.roles = ["shelter"]
+        await db_session.commit()
+    after = (await node.client.get("/_test/whoami", headers=headers)).json()
+    assert after["roles"] == []

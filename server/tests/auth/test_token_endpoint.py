@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -238,3 +239,9 @@ async def test_token_requests_over_the_address_quota_are_rate_limited(app_factor
 async def test_access_token_is_not_accepted_as_client_assertion(node: TestNode) -> None:
     token = await node.token(NGO)
     assert_invalid_client(await post_assertion(node, token), "typ")
+
+
+async def test_simultaneous_uses_of_one_assertion_issue_one_token(node: TestNode) -> None:
+    assertion = client_assertion(node.credentials[NGO])
+    responses = await asyncio.gather(*(post_assertion(node, assertion) for _ in range(6)))
+    assert sorted(r.status_code for r in responses) == [200] + [401] * 5

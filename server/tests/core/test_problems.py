@@ -9,6 +9,13 @@ from pydantic import BaseModel
 from saferefer_server.core.problems import PROBLEM_CONTENT_TYPE, ProblemError, validation_errors
 from saferefer_server.testing import TestNode, asgi_client, assert_matches_schema
 
+
+@pytest.fixture
+def database_url(sqlite_database_url: str) -> str:
+    """Routing and error rendering do not touch the database: one backend is enough here."""
+    return sqlite_database_url
+
+
 router = APIRouter()
 
 

@@ -210,3 +210,14 @@ async def test_production_refuses_urls_into_the_nodes_own_network() -> None:
             await _check_webhook_url(url, production=True)
     await _check_webhook_url("https://8.8.8.8/hook", production=True)
     await _check_webhook_url("http://127.0.0.1:9/hook", production=False)
+
+
+async def test_outbox_depth_gauge_counts_undelivered_deliveries(flows: DomainFlows) -> None:
+    await subscribe(flows)
+    await flows.referral(NGO, SHELTER)
+    await flows.referral(NGO, SHELTER)
+    metrics = (await flows.node.client.get("/metrics")).text
+    assert "saferefer_outbox_depth 2.0" in metrics
+    await deliver(flows, Receiver([]))
+    metrics = (await flows.node.client.get("/metrics")).text
+    assert "saferefer_outbox_depth 0.0" in metrics

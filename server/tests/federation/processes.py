@@ -220,6 +220,7 @@ class ProcessFederation:
                         roles=roles,
                         node_id=node_id,
                         jwks=jwks,
+                        nrm_contact_point=True,  # named as a contact point in the trust list
                     )
                     node.credentials[org_id] = OrgCredentials(
                         org_id, private_jwk, node_id, node.base_url

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import json
+from typing import Any, get_args
 
 import httpx
 import pytest
-from saferefer_server.federation import inbound
+from saferefer import _resources
+from saferefer_server.federation import inbound, worker
 from saferefer_server.federation.envelope import Envelope
+from saferefer_server.federation.errors import RejectionReason
 from saferefer_server.federation.inbound import InboundConflict, InboundMessage
 
 from .factories import (
@@ -177,17 +180,24 @@ async def test_receive_rejects_key_removed_by_new_trust_list(federation: Federat
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b"[1, 2]", b'{"signature": "x"}'], ids=["text", "list", "partial"]
+    ("body", "status", "problem"),
+    [
+        (b"not json", 400, "malformed-request"),
+        (b"[1, 2]", 400, "malformed-request"),
+        (b'{"signature": "x"}', 403, "federation-rejected"),
+    ],
+    ids=["text", "list", "partial"],
 )
-async def test_receive_refuses_bodies_that_are_not_a_flattened_jws(
-    federation: Federation, body: bytes
+async def test_receive_refuses_bodies_that_are_not_an_envelope(
+    federation: Federation, body: bytes, status: int, problem: str
 ) -> None:
     async with _client(federation.nodes[NL_NODE]) as client:
         response = await client.post(
             "/federation/v1/messages", content=body, headers={"content-type": "application/json"}
         )
-    assert response.status_code in {400, 403}
+    assert response.status_code == status
     assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"] == PROBLEM + problem
 
 
 async def test_receive_handler_conflict_answers_409_without_recording(
@@ -221,3 +231,27 @@ async def test_trust_list_endpoint_serves_list_in_force(federation: Federation) 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     assert response.text == federation.trust_list_path.read_text()
+
+
+async def test_receive_refuses_policy_input_outside_the_schema(federation: Federation) -> None:
+    nl = federation.nodes[NL_NODE]
+    envelope = deliver_envelope(new_key())
+    broken = {**(envelope.policy_input or {}), "action": "referral.teleport"}
+    response = await _post(
+        nl, _signed(federation, envelope.model_copy(update={"policy_input": broken}))
+    )
+    assert response.status_code == 403
+    assert response.json()["reason"] == "malformed"
+    assert "policy-input.schema.json #action" in response.json()["detail"]
+    assert nl.policy.inputs == []  # never decided, never stored
+    assert await nl.inbox_count() == 0
+
+
+def test_rejection_reasons_match_the_code_list() -> None:
+    codelist = json.loads(
+        (_resources.spec_dir() / "codelists" / "federation-rejection-reasons.json").read_text()
+    )
+    codes = {entry["code"] for entry in codelist["entries"]}
+    final = {entry["code"] for entry in codelist["entries"] if entry["final"]}
+    assert set(get_args(RejectionReason)) == codes
+    assert final == worker._PERMANENT_REASONS

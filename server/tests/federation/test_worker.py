@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -282,3 +283,46 @@ async def test_outbox_gauge_counts_by_peer_and_status(federation: Federation) ->
     assert line % (NL_NODE, "delivered", "1.0") in rendered
     assert line % (NL_NODE, "rejected", "1.0") in rendered
     assert line % (NL_NODE, "pending", "1.0") in rendered
+
+
+async def test_running_worker_is_woken_by_the_commit_not_the_poll(
+    federation: Federation,
+) -> None:
+    md, nl = federation.nodes[MD_NODE], federation.nodes[NL_NODE]
+    md.runtime.settings = md.runtime.settings.model_copy(update={"worker_poll_s": 60.0})
+    task = asyncio.create_task(md.worker.run())
+    try:
+        await asyncio.sleep(0.05)  # the worker found nothing and sleeps for up to a minute
+        message_id, _ = await _enqueue(md)
+        async with asyncio.timeout(10):
+            while (await md.outbox(message_id)).status != OUTBOX_DELIVERED:
+                await asyncio.sleep(0.02)
+    finally:
+        md.worker.stop()
+        await asyncio.wait_for(task, 10)
+    assert len(await nl.effects()) == 1
+
+
+@pytest.mark.parametrize(
+    ("message_type", "members", "message"),
+    [
+        ("referral.deliver", {"sender_jwks": {"keys": []}}, "needs the policy_input"),
+        ("referral.deliver", {"policy_input": {"action": "referral.send"}}, "needs sender_jwks"),
+        ("referral.transition", {"policy_input": {"action": "referral.send"}}, "carries neither"),
+    ],
+)
+async def test_enqueue_refuses_members_the_envelope_schema_forbids(
+    federation: Federation, message_type: str, members: dict[str, Any], message: str
+) -> None:
+    md = federation.nodes[MD_NODE]
+    body = deliver_envelope(new_key()).body
+    async with md.sessionmaker() as session:
+        with pytest.raises(ValueError, match=message):
+            await service.enqueue_outbound(
+                db_session=session,
+                federation=md.runtime,
+                message_type=message_type,  # type: ignore[arg-type]
+                to_node=NL_NODE,
+                body=body,
+                **members,
+            )

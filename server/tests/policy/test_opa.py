@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import pytest
 from opa_client import AsyncOpaClient
 from saferefer_server.policy import OpaEngine, OpaProcess, build_engine
+from saferefer_server.policy import _opa as opa_module
 from saferefer_server.policy._opa import RELOAD_INTERVAL_S
 
 REPO = Path(__file__).resolve().parents[3]
@@ -47,6 +51,50 @@ async def test_decide_fails_closed_when_opa_is_killed(
 
     assert (decision.allow, decision.engine_failure) == (False, True)
     assert healthy is False
+    assert _failures(caplog) == ["unavailable"]
+
+
+async def test_decide_fails_closed_when_opa_freezes(
+    toy_policy_dir: Path, opa_server: OpaProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = _opa_engine(toy_policy_dir, opa_server, timeout_s=0.5)
+    assert opa_server.pid is not None
+    try:
+        assert (await engine.decide(ALLOWED)).allow is True
+        os.kill(opa_server.pid, signal.SIGSTOP)  # a hung sidecar: connections open, no answers
+        try:
+            frozen = await engine.decide(ALLOWED)
+        finally:
+            os.kill(opa_server.pid, signal.SIGCONT)
+        thawed = await engine.decide(ALLOWED)
+    finally:
+        await engine.aclose()
+
+    assert frozen.engine_failure is True
+    assert _failures(caplog) == ["timeout"]
+    assert (thawed.allow, thawed.engine_failure) == (True, False)
+
+
+async def test_decide_stops_waiting_for_upload_when_opa_is_frozen_at_start(
+    toy_policy_dir: Path,
+    opa_server: OpaProcess,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(opa_module, "LOAD_WAIT_S", 0.3)
+    engine = _opa_engine(toy_policy_dir, opa_server, timeout_s=0.1)
+    assert opa_server.pid is not None
+    os.kill(opa_server.pid, signal.SIGSTOP)
+    try:
+        started = time.perf_counter()
+        decision = await engine.decide(ALLOWED)
+        waited = time.perf_counter() - started
+    finally:
+        os.kill(opa_server.pid, signal.SIGCONT)
+        await engine.aclose()
+
+    assert decision.engine_failure is True
+    assert waited < 2
     assert _failures(caplog) == ["unavailable"]
 
 

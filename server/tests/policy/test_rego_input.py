@@ -18,7 +18,8 @@ echo := {"input": input, "keys": [k | input.o[k]], "same": input.s == "say \\"hi
 """
 DOCUMENTS = {
     "tricky-strings": {"s": 'say "hi"\n', "o": {'k"q\\': 1, "é😀": 2, "\u0001": None}},
-    "numbers": {"s": "", "o": {"big": 2**63 - 1, "neg": -(2**63), "f": 2.5e-7, "z": 0.0}},
+    "integers": {"s": "", "o": {"big": 2**63 - 1, "neg": -(2**63), "zero": 0}},
+    "floats": {"s": "", "o": {"tiny": 2.5e-7, "third": 1 / 3, "z": 0.0}},
     "nesting": {"s": "x", "o": {"a": [[], {}, [1, [True, False]], {"b": {"c": "d"}}]}},
     "beyond-int64": {"s": "x", "o": {"huge": 2**70}},
 }

@@ -50,6 +50,16 @@ SHELTER = "urn:saferefer:org:NL:demo-shelter"
 IDENTITIES = {"ngo": NGO, "shelter": SHELTER}
 ALL_PHASES = ("examples", "coverage", "fuzzing", "stateful")
 TOKEN_REFRESH_S = 120  # access tokens live 300 s
+SEMANTIC_BODY_OPERATIONS = (
+    "recordConsent",
+    "withdrawConsent",
+    "createReferral",
+    "createReferralTransition",
+    "acknowledgeErasure",
+    "createPolicyDecision",
+)
+# schemathesis's default for positive data, plus 422.
+SEMANTIC_ACCEPTANCE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class FuzzResult:
     returncode: int
     output: str
     report_dir: Path
+    tokens_issued: dict[str, int]
 
     @property
     def passed(self) -> bool:
@@ -78,6 +89,7 @@ class TokenService:
         from saferefer_server.testing import OrgCredentials
 
         self.base_url = base_url
+        self.issued: dict[str, int] = dict.fromkeys(credentials, 0)
         self.credentials = {
             name: OrgCredentials.from_file(path) for name, path in credentials.items()
         }
@@ -115,6 +127,8 @@ class TokenService:
             data=token_form(client_assertion(credentials)),
             timeout=30.0,
         )
+        if response.status_code == 200:
+            self.issued[name] += 1
         return response.status_code, response.content
 
     def __enter__(self) -> TokenService:
@@ -125,6 +139,28 @@ class TokenService:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def record_consents(tokens: TokenService, recorder: str, recipients: Sequence[str]) -> list[str]:
+    """Real consents of `recorder` naming each recipient; their ids (for the fuzz hooks)."""
+    from saferefer_server.referrals.testing import consent_body, grant
+
+    status, body = tokens.exchange(recorder)
+    if status != 200:
+        raise RuntimeError(f"no token for {recorder}: {status}")
+    auth = {"Authorization": f"Bearer {json.loads(body)['access_token']}"}
+    ids = []
+    for name in recipients:
+        org_id = tokens.credentials[name].org_id
+        response = httpx.post(
+            f"{tokens.base_url}/v1/consents",
+            json=consent_body(grants=[grant(org_id=org_id)]),
+            headers=auth,
+            timeout=30.0,
+        )
+        response.raise_for_status()
+        ids.append(str(response.json()["id"]))
+    return ids
 
 
 def write_config(directory: Path, token_service_url: str, names: Sequence[str]) -> Path:
@@ -164,6 +200,16 @@ path = {json.dumps(str(wfc_path))}
 user = {json.dumps(names[0])}
 peers = [{peers}]
 refresh_interval = {TOKEN_REFRESH_S}
+
+# These bodies have rules beyond their JSON Schema (RIGHTS.md's minimum of a consent, cited
+# consents must be the caller's, reason codes per transition, grants of the withdrawn consent,
+# the consent of an erasure acknowledgement): the spec answers a schema-valid body that breaks
+# one of them with 422 `validation-error`. So 422 is an acceptable answer to positive data here,
+# and the `unprocessable_names_the_member` check (schemathesis_hooks.py) requires every such 422
+# to be a validation-error problem that locates each error.
+[[operations]]
+include-operation-id = {json.dumps(list(SEMANTIC_BODY_OPERATIONS))}
+checks.positive_data_acceptance.expected-statuses = {json.dumps(SEMANTIC_ACCEPTANCE_STATUSES)}
 """
     config_path = directory / "schemathesis.toml"
     config_path.write_text(config)
@@ -187,6 +233,7 @@ def run_schemathesis(
     report_dir.mkdir(parents=True, exist_ok=True)
     names = list(credentials)
     with TokenService(base_url, credentials) as tokens:
+        consent_ids = record_consents(tokens, names[0], names[1:])
         config_path = write_config(report_dir, tokens.url, names)
         argv = [
             str(Path(sys.executable).with_name("schemathesis")),
@@ -228,9 +275,10 @@ def run_schemathesis(
                 [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]
             ),
             "SAFEREFER_FUZZ_SIGNER": str(signer),
+            "SAFEREFER_FUZZ_CONSENT_IDS": ",".join(consent_ids),
             "COLUMNS": "120",
         }
-        completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        completed = subprocess.run(
             argv,
             env=env,
             cwd=report_dir,
@@ -239,9 +287,10 @@ def run_schemathesis(
             timeout=timeout_s,
             check=False,
         )
+        issued = dict(tokens.issued)
     output = completed.stdout + completed.stderr
     (report_dir / "output.txt").write_text(output)
-    return FuzzResult(completed.returncode, output, report_dir)
+    return FuzzResult(completed.returncode, output, report_dir, issued)
 
 
 @contextlib.contextmanager
@@ -263,8 +312,7 @@ def demo_credentials(credentials_dir: Path) -> dict[str, Path]:
     from saferefer_server.organisations.credentials import credentials_file_name
 
     return {
-        name: credentials_dir / credentials_file_name(org_id)
-        for name, org_id in IDENTITIES.items()
+        name: credentials_dir / credentials_file_name(org_id) for name, org_id in IDENTITIES.items()
     }
 
 
@@ -279,19 +327,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report-dir", type=Path, default=REPO / "var" / "fuzz")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="saferefer-fuzz-") as tmp:
-        with served_demo_node(Path(tmp), args.database) as (base_url, credentials_dir):
-            print(f"[fuzz] {args.database} node at {base_url}; report in {args.report_dir}")
-            result = run_schemathesis(
-                base_url,
-                demo_credentials(credentials_dir),
-                max_examples=args.max_examples,
-                seed=args.seed,
-                report_dir=args.report_dir,
-                max_time_s=args.max_time,
-                workers=args.workers,
-                phases=args.phases.split(","),
-            )
+    with (
+        tempfile.TemporaryDirectory(prefix="saferefer-fuzz-") as tmp,
+        served_demo_node(Path(tmp), args.database) as (base_url, credentials_dir),
+    ):
+        print(f"[fuzz] {args.database} node at {base_url}; report in {args.report_dir}")
+        result = run_schemathesis(
+            base_url,
+            demo_credentials(credentials_dir),
+            max_examples=args.max_examples,
+            seed=args.seed,
+            report_dir=args.report_dir,
+            max_time_s=args.max_time,
+            workers=args.workers,
+            phases=args.phases.split(","),
+        )
     print(result.output)
     return 0 if result.passed else 1
 

@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("recorder_jws", sa.Text(), nullable=True),
         sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("withdrawal", JSON_DOCUMENT, nullable=True),
+        sa.Column("expiry_recorded_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consents")),
     )
     op.create_index("ix_consents_recorder_id", "consents", ["recorded_by_org", "id"], unique=False)
