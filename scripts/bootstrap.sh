@@ -46,8 +46,15 @@ fi
 # --- PostgreSQL (Debian packages) ----------------------------------------------
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   log "installing PostgreSQL from Debian packages"
+  as_root=()
+  [[ $(id -u) -eq 0 ]] || as_root=(sudo)
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq postgresql >/dev/null
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+# The tests run initdb/postgres as the `postgres` user (runuser) when they run as root.
+if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
+  echo "[bootstrap] the postgres system user is missing (reinstall Debian's postgresql package)" >&2
+  exit 1
 fi
 log "ready"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lint and type gates: ruff (lint + format check) everywhere, mypy strict on the
-# SDK (saferefer) and the server (saferefer_server).
+# SDK (saferefer), the server (saferefer_server) and the conformance suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 V=.venv/bin

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from saferefer_server.core.cursors import decode_cursor, invalid_cursor
 from saferefer_server.core.ids import uuid7
-from saferefer_server.core.problems import ProblemError
+from saferefer_server.core.problems import ProblemError, not_found
 
-__all__ = ["cursor_int", "cursor_str", "parse_rfc3339", "request_time", "rfc3339", "uuid7"]
+__all__ = [
+    "cursor_int",
+    "cursor_str",
+    "no_such",
+    "parse_rfc3339",
+    "request_time",
+    "rfc3339",
+    "uuid7",
+]
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def no_such(kind: str, object_id: str) -> ProblemError:
+    """404 for an unknown `kind` id; the id is echoed only when it is a canonical UUID.
+
+    A path parameter is client text until it matches: echoing it as-is could put control
+    characters or personal data into the problem document and the logs.
+    """
+    if _CANONICAL_UUID.fullmatch(object_id):
+        return not_found(f"no {kind} {object_id}")
+    return not_found(f"no {kind} with this id")
 
 
 def rfc3339(moment: datetime) -> str:

@@ -7,12 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Response
 
 from saferefer_server.audit import service as audit
-from saferefer_server.audit.ids import cursor_str, rfc3339, uuid7
+from saferefer_server.audit.ids import cursor_str, no_such, rfc3339, uuid7
 from saferefer_server.audit.jcs import canonicalize
 from saferefer_server.consents import service
 from saferefer_server.consents.models import Consent
 from saferefer_server.core.cursors import encode_cursor
-from saferefer_server.core.problems import not_found
 from saferefer_server.db.base import utcnow
 from saferefer_server.deps import CurrentOrg, SessionDep
 from saferefer_server.domain_spec import entry, validate_or_422
@@ -37,7 +36,7 @@ async def _visible(
         lock="update" if lock else None,
     )
     if consent is None:
-        raise not_found(f"no consent {consent_id}")
+        raise no_such("consent", consent_id)
     return consent
 
 

@@ -21,6 +21,8 @@ request_id_var: ContextVar[str | None] = ContextVar("saferefer_request_id", defa
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
     | {"message", "asctime", "taskName"}
+    # uvicorn's terminal-coloured duplicate of the message
+    | {"color_message"}
 )
 
 

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Body, Query, Response
 
 from saferefer_server.audit import service as audit
-from saferefer_server.audit.ids import cursor_str, rfc3339
+from saferefer_server.audit.ids import cursor_str, no_such, rfc3339
 from saferefer_server.core.cursors import encode_cursor
-from saferefer_server.core.problems import ProblemError, not_found
+from saferefer_server.core.problems import ProblemError
 from saferefer_server.deps import CurrentOrg, SessionDep, SettingsDep
 from saferefer_server.domain_spec import validate_or_422
 from saferefer_server.events import service
@@ -183,7 +183,7 @@ async def _own_subscription(
         db_session=db_session, org_id=principal.org_id, subscription_id=subscription_id
     )
     if subscription is None:
-        raise not_found(f"no subscription {subscription_id}")
+        raise no_such("subscription", subscription_id)
     return subscription
 
 

@@ -23,11 +23,23 @@ both engines, test_embedded.py, and test_differential.py on the real policies):
   character, and not as JSON text either, whose parsing costs most of the time budget. rego-cpp
   keeps such strings in escaped form: equality and output are right, but `count`, `substring` or
   `upper` on them count the escapes (the policies use them only on codes and timestamps).
-* Fail closed. Errors, undefined or schema-invalid results and timeouts give
-  `PolicyDecision.fail_closed()`. rego-cpp cannot be interrupted: after a timeout the worker
-  finishes the evaluation in the background and its result is discarded; the pool is bounded, so
-  runaway evaluations make later decisions queue and time out (fail closed) rather than pile up
-  threads.
+* Warm at start-up. Every worker thread loads its interpreter and bundle and evaluates once
+  while the engine is built, so the first burst of decisions does not pay for loading inside
+  its deadline.
+* Sized for the CPU. Evaluations are CPU-bound C++ work that releases the GIL: one thread per
+  available core (at most four) keeps every core busy; more threads would only slice the same
+  cores and make every decision slower.
+* Two deadlines. `timeout_s` bounds the evaluation itself and starts when a worker thread picks
+  the decision up; waiting for a free worker has its own, longer bound (`queue_timeout_s`), so a
+  burst of concurrent decisions queues instead of failing because of the decisions ahead of it.
+* Fail closed. Errors, undefined or schema-invalid results and either timeout give
+  `PolicyDecision.fail_closed()`. A decision that gives up while still queued is never
+  evaluated. rego-cpp cannot be interrupted: after an evaluation timeout the worker finishes in
+  the background and its result is discarded; the pool is bounded, so runaway evaluations make
+  later decisions queue and time out (fail closed) rather than pile up threads.
+* Kept interpreters. An input that is not JSON is refused before rego-cpp sees it, so the
+  thread keeps its interpreter; only a failure inside rego-cpp replaces it (rebuilding one
+  costs about a megabyte that rego-cpp does not give back).
 * Built-in errors are strict (`strict_built_in_errors`), as in the OPA engine: a built-in that
   fails makes the whole decision fail closed instead of silently dropping the rule that called it.
 """
@@ -35,6 +47,7 @@ both engines, test_embedded.py, and test_differential.py on the real policies):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import threading
@@ -58,6 +71,23 @@ from ._rego_input import set_input
 from ._sources import DECISION_ENTRYPOINT, PolicyLoadError, PolicySet
 
 _BUNDLE_FILE = "policy.rbb"
+_MAX_DEFAULT_WORKERS = 4
+_MIN_QUEUE_TIMEOUT_S = 2.0
+_WARM_UP_TIMEOUT_S = 120.0
+
+
+def default_workers() -> int:
+    """One evaluation thread per core this process may run on, at most four."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(_MAX_DEFAULT_WORKERS, cores))
+
+
+def default_queue_timeout(timeout_s: float) -> float:
+    """How long a decision may wait for a free worker: four evaluation budgets, at least 2 s."""
+    return max(_MIN_QUEUE_TIMEOUT_S, 4 * timeout_s)
 
 
 def _new_interpreter() -> regopy.Interpreter:
@@ -95,6 +125,14 @@ class _EvaluationError(Exception):
     """rego-cpp reported an error; its message is not kept (it may quote input values)."""
 
 
+class InputNotJson(Exception):
+    """The policy input is not a JSON document; rego-cpp never saw it."""
+
+
+class _Abandoned(Exception):
+    """The caller stopped waiting before a worker picked the decision up."""
+
+
 class EmbeddedEngine:
     """`PolicyEngine` on rego-cpp, one interpreter per worker thread."""
 
@@ -107,9 +145,13 @@ class EmbeddedEngine:
         *,
         timeout_s: float,
         max_workers: int | None = None,
+        queue_timeout_s: float | None = None,
     ) -> None:
         self._reader = reader
         self._timeout_s = timeout_s
+        self._queue_timeout_s = (
+            default_queue_timeout(timeout_s) if queue_timeout_s is None else queue_timeout_s
+        )
         self.revision = policy_set.revision
         self._workdir = tempfile.TemporaryDirectory(prefix="saferefer-policy-")
         self._bundle_path = Path(self._workdir.name) / _BUNDLE_FILE
@@ -118,20 +160,75 @@ class EmbeddedEngine:
         except BaseException:
             self._workdir.cleanup()
             raise
-        workers = max_workers or min(4, os.cpu_count() or 1)
+        self.workers = max_workers or default_workers()
         self._local = threading.local()
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rego")
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rego")
         self._closed = False
         # Threads and the bundle file go away even if the owner forgets aclose().
         self._finalizer = weakref.finalize(self, _release, self._executor, self._workdir)
+        try:
+            self._warm_up()
+        except BaseException:
+            self._finalizer()
+            raise
+
+    def _warm_up(self) -> None:
+        """Start every worker thread and give it a loaded interpreter that has evaluated once."""
+        # The barrier holds each warm-up task until all have started, so each runs on its own
+        # thread and the pool starts all of them.
+        barrier = threading.Barrier(self.workers)
+
+        def warm() -> None:
+            try:
+                state = self._new_thread_state()
+            except BaseException:
+                barrier.abort()  # release the other threads: the engine cannot be built
+                raise
+            try:
+                self._run(state, {})
+            except Exception:  # a policy that fails on an empty input: not a loading problem
+                self._local.state = None  # a fresh interpreter is built on first use
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(_WARM_UP_TIMEOUT_S)
+
+        warming = [self._executor.submit(warm) for _ in range(self.workers)]
+        for future in warming:
+            try:
+                future.result()
+            except _EvaluationError as exc:
+                raise PolicyLoadError("rego-cpp could not load the compiled bundle") from exc
 
     async def decide(self, policy_input: Mapping[str, Any]) -> PolicyDecision:
         if self._closed:
             log_failure(self.name, Failure.UNAVAILABLE, "engine is closed")
             return PolicyDecision.fail_closed()
         loop = asyncio.get_running_loop()
+        started: asyncio.Future[None] = loop.create_future()
+        abandoned = threading.Event()
+
+        def job() -> PolicyDecision:
+            if abandoned.is_set():
+                raise _Abandoned
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody waits
+                loop.call_soon_threadsafe(_mark_started, started)
+            return self._evaluate(policy_input)
+
+        evaluation = loop.run_in_executor(self._executor, job)
         try:
-            evaluation = loop.run_in_executor(self._executor, self._evaluate, policy_input)
+            await asyncio.wait(
+                (evaluation, started),
+                timeout=self._queue_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not (evaluation.done() or started.done()):
+                abandoned.set()
+                evaluation.cancel()
+                log_failure(
+                    self.name,
+                    Failure.TIMEOUT,
+                    f"no free evaluator within {self._queue_timeout_s:g} s",
+                )
+                return PolicyDecision.fail_closed()
             return await asyncio.wait_for(evaluation, self._timeout_s)
         except TimeoutError:
             log_failure(self.name, Failure.TIMEOUT, f"no decision within {self._timeout_s:g} s")
@@ -139,6 +236,8 @@ class EmbeddedEngine:
             log_failure(self.name, exc.failure, exc.detail)
         except Exception as exc:  # anything else: deny, and say which kind of thing went wrong
             log_failure(self.name, Failure.ERROR, type(exc).__name__)
+        finally:
+            started.cancel()
         return PolicyDecision.fail_closed()
 
     async def check_health(self) -> bool:
@@ -160,6 +259,8 @@ class EmbeddedEngine:
             state = self._new_thread_state()
         try:
             result = self._run(state, policy_input)
+        except InputNotJson:
+            raise  # refused before rego-cpp saw it: the interpreter is intact
         except BaseException:
             # Never evaluate on an interpreter that has failed: rebuild it next time.
             self._local.state = None
@@ -179,7 +280,12 @@ class EmbeddedEngine:
     def _run(state: _ThreadState, policy_input: Mapping[str, Any]) -> object:
         """The decision value, or None when it is undefined."""
         try:
-            set_input(state.interpreter, policy_input)  # TypeError/ValueError: not JSON
+            set_input(state.interpreter, policy_input)
+        except (TypeError, ValueError):
+            raise InputNotJson from None
+        except regopy.RegoError:
+            raise _EvaluationError("rego-cpp refused the input") from None
+        try:
             output = state.interpreter.query_bundle_entrypoint(state.bundle, DECISION_ENTRYPOINT)
         except regopy.RegoError:
             raise _EvaluationError("rego-cpp raised") from None
@@ -193,6 +299,11 @@ class EmbeddedEngine:
             return None  # rego-cpp's "undefined" is a result without expressions
         value: object = expressions[0]
         return value
+
+
+def _mark_started(started: asyncio.Future[None]) -> None:
+    if not started.done():
+        started.set_result(None)
 
 
 def _release(executor: ThreadPoolExecutor, workdir: tempfile.TemporaryDirectory[str]) -> None:

@@ -47,23 +47,34 @@ def build_engine(
     timeout_s: float = 0.5,
     schema_dir: Path | None = None,
     max_workers: int | None = None,
+    queue_timeout_s: float | None = None,
 ) -> PolicyEngine:
     """Load the policy set under `policy_dir` and return the engine `kind` deciding with it.
 
     `embedded` compiles the policies here and raises `PolicyLoadError` if rego-cpp cannot; `opa`
     pushes them to the server at `opa_url` on first use (see `OpaEngine`). `schema_dir` holds
-    policy-decision.schema.json (default: the standard's `spec/schemas`); `max_workers` bounds
-    the embedded engine's evaluation threads.
+    policy-decision.schema.json (default: the standard's `spec/schemas`). For the embedded
+    engine, `max_workers` bounds its evaluation threads (default: one per core, at most four)
+    and `queue_timeout_s` how long a decision may wait for a free one (default: four times
+    `timeout_s`, at least 2 s); `timeout_s` bounds the evaluation itself.
     """
     if kind not in ENGINE_KINDS:
         raise ValueError(f"unknown policy engine {kind!r}; choose one of {', '.join(ENGINE_KINDS)}")
     if timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
+    if queue_timeout_s is not None and queue_timeout_s <= 0:
+        raise ValueError("queue_timeout_s must be positive")
     if kind == "opa" and not opa_url:
         raise ValueError("the opa policy engine needs opa_url")
     policy_set = PolicySet.load(policy_dir)
     reader = DecisionReader.from_schema_dir(schema_dir or _default_schema_dir())
     if kind == "embedded":
-        return EmbeddedEngine(policy_set, reader, timeout_s=timeout_s, max_workers=max_workers)
+        return EmbeddedEngine(
+            policy_set,
+            reader,
+            timeout_s=timeout_s,
+            max_workers=max_workers,
+            queue_timeout_s=queue_timeout_s,
+        )
     assert opa_url is not None
     return OpaEngine(policy_set, reader, opa_url=opa_url, timeout_s=timeout_s)

@@ -191,7 +191,11 @@ async def on_deliver(*, db_session: AsyncSession, message: InboundMessage, app_s
         consent_ids=list(body["consent_ids"]),
         based_on=None,
         attributes=attributes,
-        retain_until=parse_rfc3339(body["retain_until"]),
+        retain_until=(
+            parse_rfc3339(body["retain_until"])
+            if body.get("retain_until")
+            else now + referrals.DEFAULT_RETENTION
+        ),
         respond_by=parse_rfc3339(body["respond_by"]) if body.get("respond_by") else None,
         decision_id=decision_id,
         created_at=now,
@@ -347,6 +351,80 @@ async def on_erasure_request(
         object_id=referral.id,
         counterparty_org=referral.recipient_org,
     )
+    await _forward_erasure_request(
+        db_session=db_session, node=node, referral=referral, request=body, now=now
+    )
+
+
+async def _forward_erasure_request(
+    *,
+    db_session: AsyncSession,
+    node: NodeContext,
+    referral: Referral,
+    request: dict[str, Any],
+    now: Any,
+) -> None:
+    """R14/R35: the notice travels along every onward referral made from this one, to local
+    recipients as events and to recipients on other nodes as their own `erasure.request`."""
+    onward = (
+        await db_session.scalars(
+            select(Referral).where(Referral.based_on == referral.id).order_by(Referral.id)
+        )
+    ).all()
+    for child in onward:
+        if child.state not in states.terminal_states():
+            await referrals.move(
+                db_session=db_session,
+                referral=child,
+                target="revoked",
+                actor=states.SYSTEM,
+                actor_org=None,
+                reason=None,
+                note=None,
+                caused_by=request["consent_id"],
+                node=node,
+                now=now,
+            )
+        db_session.add(
+            WithdrawalNotice(
+                id=uuid7(),
+                consent_id=request["consent_id"],
+                referral_id=child.id,
+                recipient_org=child.recipient_org,
+                notified_at=now,
+                acknowledged_at=None,
+                action=None,
+                legal_basis=None,
+            )
+        )
+        forwarded = {
+            **request,
+            "referral_id": child.id,
+            "sender": child.sender_org,
+            "requested_at": rfc3339(now),
+        }
+        if referrals.is_local(child, "recipient", node):
+            await events.emit(
+                db_session=db_session,
+                org_id=child.recipient_org,
+                event_type="org.saferefer.erasure.requested",
+                subject=child.id,
+                data=forwarded,
+                source=node.node_id,
+            )
+        else:
+            await send_erasure_request(
+                db_session=db_session, node=node, referral=child, body=forwarded
+            )
+        await audit.append(
+            db_session=db_session,
+            node_id=node.node_id,
+            actor_org=None,
+            action="erasure.requested",
+            object_type="referral",
+            object_id=child.id,
+            counterparty_org=child.recipient_org,
+        )
 
 
 async def on_erasure_acknowledgement(

@@ -21,12 +21,17 @@ from saferefer_server.organisations.models import Organisation
 
 
 def party(org: Organisation) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "org": org.id,
         "roles": sorted(set(org.roles)),
         "country": org.country,
         "node": org.node_id,
     }
+    # R24: a registered contact point of its country's mechanism (directory flag, or a peer's
+    # contact point as the trust list names it).
+    if getattr(org, "nrm_contact_point", False):
+        document["contact_point"] = True
+    return document
 
 
 def disclosed_categories(body: Mapping[str, Any]) -> list[str]:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saferefer_server.audit import service as audit
-from saferefer_server.audit.ids import parse_rfc3339, request_time, rfc3339, uuid7
+from saferefer_server.audit.ids import no_such, parse_rfc3339, request_time, rfc3339, uuid7
 from saferefer_server.audit.jcs import canonicalize
 from saferefer_server.auth.keys import NodeKeyStore
 from saferefer_server.auth.principal import Principal
@@ -51,6 +51,9 @@ CLEAR_MEMBERS = (
 # Members sealed with AES-GCM and released only under an allowing read decision.
 _SEALED_MEMBERS = ("payload", "payload_signature", "language_needs")
 ERASURE_RETENTION = "retain_until"
+# The node's default retention period (SR-SEC-010): a referral sent without `retain_until` that the
+# policy allows (its R13 justification accepted) keeps its payload this long after creation.
+DEFAULT_RETENTION = timedelta(days=365)
 ERASURE_WITHDRAWAL = "withdrawal_acknowledged"
 
 
@@ -219,10 +222,10 @@ async def plan_send(
         raise _invalid("#/recipient", "not an enabled organisation of this node's directory")
     if recipient.id == sender.id:
         raise _invalid("#/recipient", "an organisation cannot refer to itself")
+    # Optional (SR-SEC-010 is a SHOULD): without it the policy reports `retain_until_missing`
+    # unless justified, and an allowed referral gets DEFAULT_RETENTION.
     retain_until = body.get("retain_until")
-    if retain_until is None:
-        raise _invalid("#/retain_until", "every referral needs a retain_until date (R13)")
-    if request_time(retain_until, pointer="#/retain_until") <= now:
+    if retain_until is not None and request_time(retain_until, pointer="#/retain_until") <= now:
         raise _invalid("#/retain_until", "must be in the future")
     respond_by = body.get("respond_by")
     if respond_by is not None and request_time(respond_by, pointer="#/respond_by") <= now:
@@ -372,6 +375,7 @@ async def create(
         raise problem_for(decision, decision_id)
 
     attributes = {key: body[key] for key in CLEAR_MEMBERS if key in body}
+    attributes.setdefault("retain_until", rfc3339(now + DEFAULT_RETENTION))
     attributes["payload_signed_by"] = signed_by
     attributes["sender_node"] = plan.sender.node_id
     attributes["recipient_node"] = plan.recipient.node_id
@@ -399,7 +403,7 @@ async def create(
         consent_ids=list(body["consent_ids"]),
         based_on=body.get("based_on"),
         attributes=attributes,
-        retain_until=parse_rfc3339(body["retain_until"]),
+        retain_until=parse_rfc3339(attributes["retain_until"]),
         respond_by=parse_rfc3339(body["respond_by"]) if body.get("respond_by") else None,
         decision_id=decision_id,
         created_at=now,
@@ -592,7 +596,7 @@ async def read(
         db_session=db_session, principal=principal, referral_id=referral_id
     )
     if referral is None:
-        raise not_found(f"no referral {referral_id}")
+        raise no_such("referral", referral_id)
     now = utcnow()
     await apply_lifecycle(db_session=db_session, referral=referral, node=node, now=now)
     if principal.org_id != referral.recipient_org or referral.sealed is None:
@@ -775,7 +779,7 @@ async def transition(
         db_session=db_session, principal=principal, referral_id=referral_id
     )
     if referral is None:
-        raise not_found(f"no referral {referral_id}")
+        raise no_such("referral", referral_id)
     now = utcnow()
     await apply_lifecycle(db_session=db_session, referral=referral, node=node, now=now)
     actor = states.SENDER if principal.org_id == referral.sender_org else states.RECIPIENT
@@ -1110,7 +1114,7 @@ async def acknowledge_erasure(
         db_session=db_session, principal=principal, referral_id=referral_id
     )
     if referral is None:
-        raise not_found(f"no referral {referral_id}")
+        raise no_such("referral", referral_id)
     if referral.recipient_org != principal.org_id:
         raise ProblemError(
             403,

@@ -6,9 +6,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 
-from saferefer_server.audit.ids import cursor_str
+from saferefer_server.audit.ids import cursor_str, no_such
 from saferefer_server.core.cursors import encode_cursor
-from saferefer_server.core.problems import not_found
 from saferefer_server.deps import CurrentOrg, PolicyEngineDep, SessionDep
 from saferefer_server.domain_spec import validate_or_422
 from saferefer_server.referrals import service
@@ -117,7 +116,7 @@ async def create_referral_transition(
         )
         is None
     ):
-        raise not_found(f"no referral {referral_id}")
+        raise no_such("referral", referral_id)
     validate_or_422(
         "referral-transition.schema.json", body, what="transition", pointer="/$defs/request"
     )
@@ -139,7 +138,7 @@ async def list_referral_transitions(
         db_session=db_session, principal=principal, referral_id=referral_id
     )
     if referral is None:
-        raise not_found(f"no referral {referral_id}")
+        raise no_such("referral", referral_id)
     after_id = cursor_str(cursor, "id") if cursor is not None else None
     rows = await service.list_transitions(
         db_session=db_session, referral=referral, after_id=after_id, limit=limit + 1
@@ -169,7 +168,7 @@ async def acknowledge_erasure(
         )
         is None
     ):
-        raise not_found(f"no referral {referral_id}")
+        raise no_such("referral", referral_id)
     validate_or_422("erasure-acknowledgement.schema.json", body, what="acknowledgement")
     return await service.acknowledge_erasure(
         db_session=db_session, principal=principal, referral_id=referral_id, body=body, node=node

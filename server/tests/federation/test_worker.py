@@ -10,6 +10,7 @@ import pytest
 from saferefer_server.core import metrics
 from saferefer_server.core.ids import uuid7
 from saferefer_server.federation import service
+from saferefer_server.federation.envelope import Envelope
 from saferefer_server.federation.models import (
     OUTBOX_DEAD,
     OUTBOX_DELIVERED,
@@ -53,11 +54,18 @@ async def _enqueue(
             message_type=message_type,  # type: ignore[arg-type]
             to_node=to_node,
             body=body,
-            sender_jwks=template.sender_jwks.model_dump() if template.sender_jwks else None,
-            policy_input=template.policy_input,
+            **(deliver_members(template) if message_type == "referral.deliver" else {}),
         )
         await session.commit()
     return message_id, template.referral_id
+
+
+def deliver_members(template: Envelope) -> dict[str, Any]:
+    assert template.sender_jwks is not None
+    return {
+        "sender_jwks": template.sender_jwks.model_dump(exclude_none=True),
+        "policy_input": template.policy_input,
+    }
 
 
 def transition_record(referral_id: str) -> dict[str, Any]:

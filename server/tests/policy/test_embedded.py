@@ -179,3 +179,97 @@ async def test_aclose_removes_compiled_bundle(toy_policy_dir: Path) -> None:
     await engine.aclose()
 
     assert not bundle_dir.exists()
+
+
+def test_build_engine_loads_every_worker_thread_before_first_decision(
+    toy_policy_dir: Path,
+) -> None:
+    engine = _embedded(toy_policy_dir, max_workers=3)
+    try:
+        # Each worker thread already holds its interpreter; no decision has been asked for yet.
+        loaded = [
+            engine._executor.submit(lambda: engine._local.state is not None) for _ in range(9)
+        ]
+        assert all(future.result() for future in loaded)
+        assert len(engine._executor._threads) == 3
+    finally:
+        asyncio.run(engine.aclose())
+
+
+async def test_decide_counts_only_evaluation_against_timeout_when_decisions_queue(
+    write_policies: PolicyWriter,
+) -> None:
+    # One worker, a burst of decisions that together take far longer than the evaluation
+    # deadline: each one alone is within it, so none may fail closed for having waited.
+    engine = _embedded(
+        write_policies({"saferefer/sharing/s.rego": SLOW}), max_workers=1, timeout_s=30
+    )
+    try:
+        started = time.perf_counter()
+        assert (await engine.decide({"n": 20_000})).allow is True
+        one = time.perf_counter() - started
+        engine._timeout_s = max(4 * one, 0.05)
+        engine._queue_timeout_s = 60.0
+        burst = time.perf_counter()
+        decisions = await asyncio.gather(*(engine.decide({"n": 20_000}) for _ in range(8)))
+        waited = time.perf_counter() - burst
+    finally:
+        await engine.aclose()
+
+    assert waited > engine._timeout_s  # the last ones queued longer than the deadline ...
+    assert [d.engine_failure for d in decisions] == [False] * 8  # ... and still decided
+
+
+async def test_decide_fails_closed_without_evaluating_when_no_worker_frees_up(
+    write_policies: PolicyWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = _embedded(
+        write_policies({"saferefer/sharing/s.rego": SLOW}),
+        max_workers=1,
+        timeout_s=30,
+        queue_timeout_s=0.05,
+    )
+    evaluated: list[object] = []
+    evaluate = engine._evaluate
+
+    def counting(policy_input: Any) -> Any:
+        evaluated.append(policy_input)
+        return evaluate(policy_input)
+
+    engine._evaluate = counting  # type: ignore[method-assign]
+    try:
+        slow, queued = await asyncio.gather(engine.decide({"n": 100_000}), engine.decide({"n": 10}))
+        await asyncio.sleep(0)
+        after = await engine.decide({"n": 10})
+    finally:
+        await engine.aclose()
+
+    assert (slow.allow, slow.engine_failure) == (True, False)
+    assert queued.engine_failure is True
+    assert "no free evaluator" in caplog.text
+    assert evaluated == [{"n": 100_000}, {"n": 10}]  # the abandoned one never ran; `after` did
+    assert (after.allow, after.engine_failure) == (True, False)
+
+
+async def test_decide_keeps_interpreter_when_input_is_not_json(toy_policy_dir: Path) -> None:
+    engine = _embedded(toy_policy_dir, max_workers=1)
+    try:
+        state = await asyncio.get_running_loop().run_in_executor(
+            engine._executor, lambda: engine._local.state
+        )
+        refused = await engine.decide({"purpose": float("nan")})
+        allowed = await engine.decide({"purpose": "assistance", "data_categories": []})
+        kept = await asyncio.get_running_loop().run_in_executor(
+            engine._executor, lambda: engine._local.state
+        )
+    finally:
+        await engine.aclose()
+
+    assert refused.engine_failure is True
+    assert allowed.engine_failure is False
+    assert kept is state  # no new interpreter: rebuilding one leaks memory in rego-cpp
+
+
+def test_build_engine_refuses_non_positive_queue_timeout(toy_policy_dir: Path) -> None:
+    with pytest.raises(ValueError, match="queue_timeout_s"):
+        _embedded(toy_policy_dir, queue_timeout_s=0)

@@ -16,6 +16,26 @@ from saferefer_server.policy import OpaEngine, OpaProcess, build_engine
 from saferefer_server.policy import _opa as opa_module
 from saferefer_server.policy._opa import RELOAD_INTERVAL_S
 
+
+def _freeze(pid: int) -> None:
+    """SIGSTOP `pid` and wait until every thread of it has stopped.
+
+    kill() returns before the signal has reached all of OPA's threads; a request sent in that
+    window may still be answered.
+    """
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        states = {
+            Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            for task in os.listdir(f"/proc/{pid}/task")
+        }
+        if states <= {"T", "t"}:
+            return
+        time.sleep(0.005)
+    raise AssertionError("OPA did not stop")
+
+
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA_DIR = REPO / "spec" / "schemas"
 ALLOWED = {"purpose": "assistance", "data_categories": ["identity"], "context": {}}
@@ -61,7 +81,7 @@ async def test_decide_fails_closed_when_opa_freezes(
     assert opa_server.pid is not None
     try:
         assert (await engine.decide(ALLOWED)).allow is True
-        os.kill(opa_server.pid, signal.SIGSTOP)  # a hung sidecar: connections open, no answers
+        _freeze(opa_server.pid)  # a hung sidecar: connections open, no answers
         try:
             frozen = await engine.decide(ALLOWED)
         finally:
@@ -84,7 +104,7 @@ async def test_decide_stops_waiting_for_upload_when_opa_is_frozen_at_start(
     monkeypatch.setattr(opa_module, "LOAD_WAIT_S", 0.3)
     engine = _opa_engine(toy_policy_dir, opa_server, timeout_s=0.1)
     assert opa_server.pid is not None
-    os.kill(opa_server.pid, signal.SIGSTOP)
+    _freeze(opa_server.pid)
     try:
         started = time.perf_counter()
         decision = await engine.decide(ALLOWED)

@@ -12,6 +12,7 @@ NGO = "urn:saferefer:org:NL:demo-ngo"
 SHELTER = "urn:saferefer:org:NL:demo-shelter"
 POLICE = "urn:saferefer:org:NL:demo-police"
 UNKNOWN = "01936f5e-8a7b-7c3d-9e4f-0a1b2c3d4e5f"
+GARBAGE = "%C3%B7%0E"  # "÷" and U+000E, percent-encoded in the path
 
 
 async def call(
@@ -54,6 +55,12 @@ async def test_every_object_endpoint_hides_other_orgs_objects(flows: DomainFlows
         assert theirs.status_code == 404, (method, template, theirs.text)
         assert missing.status_code == 404, (method, template)
         assert theirs.json()["type"] == missing.json()["type"]
+        # An id that is no UUID is not echoed (it is client text: control characters, anything).
+        garbage = await call(
+            flows, NGO, method, template.format(**dict.fromkeys(ids, GARBAGE)), body
+        )
+        assert garbage.status_code == 404, (method, template, garbage.text)
+        assert garbage.json()["detail"].endswith("with this id"), (method, template)
     # Nothing changed for the owners.
     assert (await flows.get(NGO, f"/v1/referrals/{referral['id']}")).json()["state"] == "submitted"
     assert (await flows.get(NGO, f"/v1/consents/{consent['id']}")).json()["status"] == "active"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,7 @@ async def test_create_without_signature_is_signed_by_the_node(flows: DomainFlows
 @pytest.mark.parametrize(
     ("override", "pointer"),
     [
-        ({"retain_until": None}, "#/retain_until"),
+        ({"retain_until": "2020-01-01T00:00:00Z"}, "#/retain_until"),
         ({"recipient": "urn:saferefer:org:NL:nobody-here"}, "#/recipient"),
         ({"recipient": NGO}, "#/recipient"),
     ],
@@ -299,3 +300,30 @@ async def test_create_concurrent_duplicates_create_exactly_one(patient_flows: Do
     assert [r["id"] for r in outbox] == [created[0].json()["id"]]
     events = (await flows.get(SHELTER, "/v1/events")).json()["items"]
     assert len(events) == 1
+
+
+async def test_create_without_retain_until_is_denied_by_policy_unless_justified(
+    flows: DomainFlows,
+) -> None:
+    # SR-SEC-010 / R13 are SHOULD rules: the policy denies, a justification lifts it, and the
+    # node then applies its documented default retention.
+    consent = await flows.consent_for(NGO, SHELTER)
+    from saferefer_server.referrals.service import DEFAULT_RETENTION
+    from saferefer_server.referrals.testing import referral_body
+
+    body = referral_body(
+        recipient=SHELTER, consent_ids=[consent["id"]], signing_key=flows.signing_key(NGO)
+    )
+    body.pop("retain_until")
+    denied = await flows.post(NGO, "/v1/referrals", body)
+    assert denied.status_code == 403, denied.text
+    assert [v["code"] for v in denied.json()["violations"]] == ["retain_until_missing"]
+
+    body["justifications"] = [
+        {"rule": "R13", "text": "Emergency placement; retention agreed later."}
+    ]
+    allowed = await flows.post(NGO, "/v1/referrals", body)
+    assert allowed.status_code == 201, allowed.text
+    retain_until = datetime.fromisoformat(allowed.json()["retain_until"])
+    created_at = datetime.fromisoformat(allowed.json()["created_at"])
+    assert retain_until - created_at == DEFAULT_RETENTION

@@ -16,6 +16,10 @@ schema (a negative test case) is left exactly as generated, so every check still
   consents up, and a random UUIDv7 is nobody's consent (422). Schema-valid generated ids are
   replaced by real consents the sender recorded before the run (SAFEREFER_FUZZ_CONSENT_IDS), so
   generated referrals reach the policy decision, the payload encryption and the store.
+* `GET /v1/statistics` is for national coordinators and rapporteurs only; its requests carry the
+  demo coordinator's real token (from the run's token service, SAFEREFER_FUZZ_TOKEN_SERVICE)
+  instead of the NGO's, so the operation is exercised beyond its 403. A request generated without
+  credentials (authentication tests) stays without.
 * `payload_signature` of `POST /v1/referrals`: a detached JWS by the sending organisation over
   the JCS form of `payload`. A valid-looking generated signature over an object payload is
   replaced by the sender's real signature (the credentials file in SAFEREFER_FUZZ_SIGNER, the
@@ -28,10 +32,13 @@ import contextlib
 import functools
 import os
 import re
+import threading
+import time
 import uuid
 from collections.abc import MutableMapping
 from typing import Any
 
+import httpx
 import schemathesis
 from saferefer import Credentials, sign_payload
 from schemathesis import Case
@@ -118,8 +125,42 @@ def _real_payload_signature(case: Any) -> None:
         body["payload_signature"] = sign_payload(payload, signer)
 
 
+_ROLE_TOKEN_LIFETIME_S = 120.0
+_role_tokens: dict[str, tuple[float, str]] = {}
+_role_tokens_lock = threading.Lock()
+OPERATION_IDENTITIES = {"/v1/statistics": "coordinator"}
+
+
+def _role_token(name: str) -> str | None:
+    service = os.environ.get("SAFEREFER_FUZZ_TOKEN_SERVICE")
+    if not service:
+        return None
+    with _role_tokens_lock:
+        cached = _role_tokens.get(name)
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1]
+        response = httpx.post(f"{service}/token/{name}", timeout=30.0)
+        response.raise_for_status()
+        token = str(response.json()["access_token"])
+        _role_tokens[name] = (time.monotonic() + _ROLE_TOKEN_LIFETIME_S, token)
+        return token
+
+
+def _role_identity(case: Any) -> None:
+    name = OPERATION_IDENTITIES.get(case.operation.path)
+    headers = case.headers
+    if name is None or not isinstance(headers, MutableMapping):
+        return
+    current = headers.get("Authorization")
+    if isinstance(current, str) and current.startswith("Bearer "):
+        token = _role_token(name)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+
+
 def _make_meaningful(case: Case[Any]) -> Case[Any]:
     operation = case.operation
+    _role_identity(case)
     _without_generated_cursor(case)
     if operation.path == "/v1/events":
         _short_long_poll(case)
