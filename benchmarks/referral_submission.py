@@ -137,8 +137,14 @@ async def drive(
         # Warm-up: open every connection, fill caches; not measured. All connections stay busy
         # (an idle one would reach uvicorn's keep-alive timeout and be closed under the client).
         counter = iter(range(10**9))
-        for _ in range(max(1, -(-warmup // connections))):
-            await asyncio.gather(*(send(c, next(counter)) for c in clients))
+        per_connection = max(1, -(-warmup // connections))
+
+        async def warm(client: httpx.AsyncClient) -> None:
+            for _ in range(per_connection):
+                with contextlib.suppress(httpx.HTTPError):
+                    await send(client, next(counter))
+
+        await asyncio.gather(*(warm(c) for c in clients))
         issued = 0
         start = time.perf_counter()
         deadline = start + seconds

@@ -1,8 +1,10 @@
 """The federation profile against the reference server running as a member of a trust list.
 
-The trust list names the node itself and one more peer whose key only this test holds; the suite
-then plays an untrusted node, a forger and an unsigned sender against the node's federation
-endpoint.
+The trust list names the node itself and one more peer whose key only this test holds. The suite
+plays an untrusted node, a forger and an unsigned sender against the node's federation endpoint,
+and, holding the peer's key (``federation_peer`` in its configuration), sends correctly signed
+messages that are stale, misaddressed, speak for a foreign organisation or concern a referral the
+node does not share.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from .conftest import NODE_ENV, seed_demo, write_config
 PEER_NODE = "urn:saferefer:node:MD:conformance-peer"
 
 
-def _trust_list(directory: Path, node_id: str, node_jwks: dict[str, object]) -> tuple[Path, Path]:
+def _trust_list(
+    directory: Path, node_id: str, node_jwks: dict[str, object], peer: ECKey
+) -> tuple[Path, Path]:
     from saferefer_server.federation.trustlist import (
         new_authority_key_files,
         node_entry,
@@ -29,7 +33,6 @@ def _trust_list(directory: Path, node_id: str, node_jwks: dict[str, object]) -> 
     )
 
     now = datetime.now(UTC)
-    peer = ECKey.generate_key("P-256", private=True, auto_kid=True)
     nodes = [
         node_entry(
             node_id=node_id,
@@ -67,13 +70,20 @@ def test_federation_profile_passes_on_a_federated_node(tmp_path: Path) -> None:
     with running_server_process(env) as server:  # first start creates the node's signing key
         node_id = httpx.get(f"{server.base_url}/.well-known/saferefer").json()["node_id"]
         jwks = httpx.get(f"{server.base_url}/jwks.json").json()
-    trust_list, anchor = _trust_list(tmp_path, node_id, jwks)
+    peer = ECKey.generate_key("P-256", private=True, auto_kid=True)
+    trust_list, anchor = _trust_list(tmp_path, node_id, jwks, peer)
     federated = {
         **env,
         "SAFEREFER_FEDERATION_TRUST_LIST": str(trust_list),
         "SAFEREFER_FEDERATION_TRUST_ANCHOR": str(anchor),
     }
     config = write_config(tmp_path / "conformance.json", credentials, webhook=False)
+    document = json.loads(config.read_text())
+    document["federation_peer"] = {
+        "node_id": PEER_NODE,
+        "private_key_jwk": peer.as_dict(private=True),
+    }
+    config.write_text(json.dumps(document))
     report = tmp_path / "report.json"
     with running_server_process(federated) as server:
         deadline = time.monotonic() + 30
@@ -108,4 +118,5 @@ def test_federation_profile_passes_on_a_federated_node(tmp_path: Path) -> None:
         for c in checks
     }
     assert all(outcome == "passed" for outcome, _ in outcomes.values()), outcomes
+    assert len(outcomes) == 3, outcomes
     assert code == 0

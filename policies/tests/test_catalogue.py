@@ -2,6 +2,7 @@
 
 * data.saferefer.catalogue and spec/codelists/violation-codes.json = the rules' METADATA;
 * data.saferefer.codes = spec/codelists (roles, purposes, categories);
+* data.saferefer.ranks = the minimisation matrix, indexed by column;
 * the enums of the two policy schemas = spec/codelists;
 * one package per directory, matching its path; tests beside it as `<pkg>_test`.
 """
@@ -96,6 +97,25 @@ def test_codes_data_matches_codelists() -> None:
     assert (POLICIES / "saferefer" / "codes" / "data.json").read_text(
         encoding="utf-8"
     ) == codes.render()
+
+
+def test_ranks_data_matches_matrix() -> None:
+    ranks = tool("ranks")
+    assert (POLICIES / "saferefer" / "ranks" / "data.json").read_text(
+        encoding="utf-8"
+    ) == ranks.render(), "run .venv/bin/python policies/tools/ranks.py"
+
+
+def test_ranks_raise_foreign_columns_for_a_child_only() -> None:
+    ranks = read_json(POLICIES / "saferefer" / "ranks" / "data.json")
+    matrix = read_json(POLICIES / "saferefer" / "matrix" / "data.json")
+    levels = matrix["levels"]
+    for category, row in matrix["cells"].items():
+        for column, level in row.items():
+            assert ranks["adult"][column][category] == levels[level]
+            raised = column in matrix["child_foreign_columns"]
+            expected = max(levels[level], levels["R"]) if raised else levels[level]
+            assert ranks["child"][column][category] == expected
 
 
 @pytest.mark.parametrize("name", ["policy-input", "policy-decision"])

@@ -18,6 +18,7 @@ Run: .venv/bin/python policies/tools/catalogue.py
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,20 @@ def rule_path(item: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(part["value"]) for part in item["path"][1:])
 
 
+def rule_shape(source: Path, code: str) -> str:
+    """`set` for a violation rule that collects data categories (`code contains category if`),
+    `flag` for one that is true; the decision reads each shape with its own rule."""
+    text = source.read_text(encoding="utf-8")
+    shapes = {
+        shape
+        for shape, head in (("set", rf"^{code} contains "), ("flag", rf"^{code} if\b"))
+        if re.search(head, text, flags=re.MULTILINE)
+    }
+    if len(shapes) != 1:
+        raise CatalogueError(f"{code}: must be defined as `{code} if` or `{code} contains`")
+    return shapes.pop()
+
+
 def entry_for(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The catalogue entry of one annotated rule, or None for package annotations."""
     note = item["annotations"]
@@ -92,6 +107,7 @@ def entry_for(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     if kind == "violation":
         entry["level"] = custom["level"]
         entry["fix"] = custom["fix"]
+        entry["shape"] = rule_shape(Path(item["location"]["file"]), code)
         if entry["level"] not in ("MUST", "SHOULD"):
             raise CatalogueError(f"{code}: level must be MUST or SHOULD")
     elif kind != "obligation":
@@ -137,17 +153,24 @@ def render(document: Any) -> str:
 
 def index(catalogue: dict[str, dict[str, Any]]) -> dict[str, list[list[str]]]:
     """[scope, code] pairs per kind and scope, so the decision never scans the whole catalogue
-    (rego-cpp is slow at that): scope is the rule family, or the overlay's country code."""
+    (rego-cpp is slow at that): scope is the rule family, or the overlay's country code. The
+    violations are also split by shape (`*_flags`, `*_sets`), so each rule is looked up once."""
     pairs: dict[str, list[list[str]]] = {
         "base_violations": [],
         "base_obligations": [],
         "overlay_violations": [],
         "overlay_obligations": [],
+        "base_flags": [],
+        "base_sets": [],
+        "overlay_flags": [],
+        "overlay_sets": [],
     }
     for code, entry in catalogue.items():
         origin = "overlay" if "overlay" in entry else "base"
         scope = entry.get("overlay") or entry["family"]
         pairs[f"{origin}_{entry['kind']}s"].append([scope, code])
+        if entry["kind"] == "violation":
+            pairs.setdefault(f"{origin}_{entry['shape']}s", []).append([scope, code])
     return pairs
 
 

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
+
 from .. import _builders as b
 from .. import _flows as flows
 from .._context import Context
 from .._failures import FailureCollector
+from .._http import b64url, detached_jws_verify
+from .._jcs import canonicalize
 from .._registry import check
 from .policy import expect_denied_for
+
+RECEIPT_TYP = "saferefer-consent-receipt+jws"
+#: What a denied read leaves out of the referral and that could carry personal data or let the
+#: reader verify (and so infer) the payload (SR-CONSENT-026).
+WITHHELD_MEMBERS = ("payload", "language_needs", "payload_signature")
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
@@ -263,7 +274,7 @@ def withdrawn_consent_blocks_disclosure(ctx: Context) -> None:
         "After withdrawal the recipient can no longer read the payload, and the referral is revoked"
     ),
     severity="must",
-    requirements=["SR-CONSENT-017", "SR-CONSENT-018"],
+    requirements=["SR-CONSENT-017", "SR-CONSENT-018", "SR-CONSENT-026"],
     profile="core",
 )
 def read_after_withdrawal_refused(ctx: Context) -> None:
@@ -292,14 +303,27 @@ def read_after_withdrawal_refused(ctx: Context) -> None:
             response=after,
             requirement="SR-CONSENT-017",
         )
-    if after.status_code == 200:
-        state = after.json().get("state")
-    else:
-        ctx.expect_problem(after, (403, 404), None, "The refused read is not a problem document")
-        state = ctx.expect_success(
-            ctx.sender.get(flows.referral_path(sent.referral_id)),
-            "The sender cannot read its referral",
-        ).get("state")
+    with ctx.requirement("SR-CONSENT-026"):
+        ctx.expect_status(
+            after,
+            200,
+            "The recipient no longer sees the referral's state after the withdrawal",
+            "A denied read still returns the state and codes, without the payload.",
+        )
+        document = ctx.json(after, "The referral is not JSON")
+        kept = sorted(m for m in WITHHELD_MEMBERS if m in document)
+        withheld = set(document.get("withheld_categories") or [])
+        unlisted = sorted(set(referral.get("data_categories") or []) - withheld)
+        if kept or unlisted:
+            ctx.fail(
+                "The denied read does not say what it withholds",
+                f"still present: {kept}; disclosed categories not in withheld_categories: "
+                f"{unlisted}",
+                expected="no " + ", ".join(WITHHELD_MEMBERS) + "; every disclosed category "
+                "in withheld_categories",
+                response=after,
+            )
+    state = document.get("state")
     if state != "revoked":
         ctx.fail(
             "An open referral under a withdrawn consent was not revoked",
@@ -412,9 +436,9 @@ def enforcement_recorded_consent_not_a_basis(ctx: Context) -> None:
 @check(
     id="SRC-037",
     name="consent_receipt_available",
-    title="The recording organisation can obtain a portable consent receipt",
+    title="The recording organisation can obtain a portable consent receipt; a signed one verifies",
     severity="should",
-    requirements=["SR-CONSENT-024"],
+    requirements=["SR-CONSENT-024", "SR-CONSENT-025"],
     profile="core",
 )
 def consent_receipt_available(ctx: Context) -> None:
@@ -427,3 +451,35 @@ def consent_receipt_available(ctx: Context) -> None:
         "The consent receipt does not match its schema",
         response,
     )
+    if isinstance(receipt, dict) and "signature" in receipt:
+        with ctx.requirement("SR-CONSENT-025"):
+            _expect_receipt_signature(ctx, receipt, response)
+
+
+def _expect_receipt_signature(
+    ctx: Context, receipt: dict[str, Any], response: httpx.Response
+) -> None:
+    """A node-signed receipt: compact JWS by a /jwks.json key over the JCS form of the rest."""
+    signed = canonicalize({k: v for k, v in receipt.items() if k != "signature"})
+    jwks = ctx.json(ctx.anonymous.get("/jwks.json", authenticated=False), "/jwks.json is not JSON")
+    parts = str(receipt["signature"]).split(".")
+    problem: str | None
+    if len(parts) != 3:
+        problem = "the signature is not a compact JWS"
+    elif parts[1] != b64url(signed):
+        problem = "the JWS payload is not the RFC 8785 form of the receipt without signature"
+    else:
+        # Verified as its detached form: the payload was compared above.
+        problem = detached_jws_verify(f"{parts[0]}..{parts[2]}", signed, jwks)
+    if problem is None:
+        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+        if header.get("typ") != RECEIPT_TYP:
+            problem = f"the JWS typ is {header.get('typ')!r}, not {RECEIPT_TYP}"
+    if problem is not None:
+        ctx.fail(
+            "The consent receipt's signature does not verify",
+            problem,
+            expected=f"compact JWS (ES256, typ {RECEIPT_TYP}) by a key of /jwks.json over the "
+            "RFC 8785 form of the receipt without signature",
+            response=response,
+        )

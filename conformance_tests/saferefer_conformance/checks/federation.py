@@ -1,9 +1,12 @@
 """Federation: a node publishes its trust list and accepts only messages its trust list vouches for.
 
-These checks need no second node: they play an untrusted or forging peer. Delivery guarantees
-between two real nodes (idempotency by referral id, store-and-forward) need the implementer's own
-peer and are
-listed in spec/requirements.csv with the reason they are not checked here.
+These checks need no second node. SRC-110 and SRC-111 play an untrusted or forging peer; SRC-112
+plays a trusted peer whose key the implementer gave the suite (``[federation_peer]``) and sends
+correctly signed messages the node must still refuse. Every envelope the suite sends is valid
+against federation-envelope.schema.json, so a refusal is for the reason under test, not for the
+envelope's shape. Delivery guarantees between two real nodes (idempotency by envelope id,
+store-and-forward, ingress decisions) need the implementer's own peer and are listed in
+spec/requirements.csv with the reason they are not checked here.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 import secrets
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc import jws
@@ -113,7 +116,7 @@ def _peer_kid(peer: dict[str, Any]) -> str:
     name="federation_rejects_untrusted_messages",
     title="Messages from unknown nodes, with forged signatures or alg none, are rejected",
     severity="must",
-    requirements=["SR-FED-002", "SR-FED-010"],
+    requirements=["SR-FED-002", "SR-FED-010", "SR-FED-011"],
     profile="federation",
 )
 def federation_rejects_untrusted_messages(ctx: Context) -> None:
@@ -166,6 +169,87 @@ def federation_rejects_untrusted_messages(ctx: Context) -> None:
                     else f"{what} was not rejected for its signature",
                     "; ".join(errors),
                     expected="403 federation-rejected, reason " + " or ".join(sorted(reasons)),
+                    response=response,
+                )
+            )
+    found.raise_if_any()
+
+
+@check(
+    id="SRC-112",
+    name="federation_refuses_stale_misaddressed_or_unfounded_messages",
+    title="Correctly signed messages that are stale, misaddressed, speak for a foreign organisation "
+    "or concern a referral the node does not share are refused",
+    severity="must",
+    requirements=["SR-FED-007", "SR-FED-011", "SR-FED-018", "SR-FED-020"],
+    profile="federation",
+)
+def federation_refuses_stale_misaddressed_or_unfounded_messages(ctx: Context) -> None:
+    _require_federation(ctx)
+    peer = ctx.config.federation_peer
+    if peer is None:
+        raise Skipped(
+            "needs a test node on the server's trust list: add [federation_peer] (node_id and "
+            "its private key) to the configuration"
+        )
+    node_id = str(ctx.capability().get("node_id"))
+    key = ECKey.import_key(dict(peer.private_key_jwk))
+
+    def envelope(*, age: timedelta = timedelta(0), to_node: str = node_id) -> dict[str, Any]:
+        document = _envelope(peer.node_id, to_node)
+        moment = datetime.now(UTC) - age
+        document["issued_at"] = moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return document
+
+    foreign = envelope()
+    foreign["body"]["sender"] = "urn:saferefer:org:ZZ:conformance-foreign"
+    attempts: dict[str, tuple[dict[str, Any], int, str, str]] = {
+        "a message issued 10 minutes ago": (
+            envelope(age=timedelta(minutes=10)),
+            403,
+            "federation-rejected",
+            "stale_message",
+        ),
+        "a message issued 10 minutes in the future": (
+            envelope(age=-timedelta(minutes=10)),
+            403,
+            "federation-rejected",
+            "clock_skew",
+        ),
+        "a message addressed to another node": (
+            envelope(to_node=UNKNOWN_NODE),
+            403,
+            "federation-rejected",
+            "wrong_recipient_node",
+        ),
+        "a message speaking for an organisation of another country": (
+            foreign,
+            403,
+            "federation-rejected",
+            "org_country_mismatch",
+        ),
+        "an erasure request about a referral the node does not share with the peer": (
+            envelope(),
+            409,
+            "conflict",
+            "",
+        ),
+    }
+    found = FailureCollector()
+    for what, (document, status, slug, reason) in attempts.items():
+        body = _signed(document, key, peer.kid)
+        response = ctx.http.post(MESSAGES, json=body, headers={"Accept": "application/json"})
+        errors = ctx.problem_errors(response, status, slug)
+        if not errors and reason and response.json().get("reason") != reason:
+            errors = [f"reason {response.json().get('reason')!r}, expected {reason!r}"]
+        if errors:
+            found.add(
+                ctx.failure(
+                    f"{what} was accepted"
+                    if response.status_code < 300
+                    else f"{what} was not refused as the standard says",
+                    "; ".join(errors),
+                    expected=f"{status} {slug}" + (f", reason {reason}" if reason else ""),
                     response=response,
                 )
             )

@@ -213,22 +213,19 @@ columns contains role if {
 	some role in acting_roles
 }
 
-# For a child every foreign-recipient cell is at least "R" (R26-R29).
-raised_columns := {column | child; some column in columns; matrix.child_foreign_columns[column]}
+# The ranks of the matrix cells, by column and category (data.saferefer.ranks, generated from
+# the matrix by policies/tools/ranks.py): for a child every foreign-recipient cell is at least
+# "R" (R26-R29).
+ranks := data.saferefer.ranks.child if child
+
+ranks := data.saferefer.ranks.adult if not child
 
 # [category, column, rank] for every requested category and applicable column; a missing cell
 # ranks as "N": no explicit rule, no disclosure (R30).
 ranked contains [category, column, rank] if {
 	some category in requested
 	some column in columns
-	not column in raised_columns
-	rank := matrix.levels[object.get(matrix.cells, [category, column], "N")]
-}
-
-ranked contains [category, column, rank] if {
-	some category in requested
-	some column in raised_columns
-	rank := max([matrix.levels[object.get(matrix.cells, [category, column], "N")], matrix.levels.R])
+	rank := object.get(ranks, [column, category], matrix.levels.N)
 }
 
 # The most restrictive cell over the applicable columns.

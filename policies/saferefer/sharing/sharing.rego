@@ -33,21 +33,21 @@ decision := {
 	"obligations": obligations,
 }
 
-# A violation rule is true, or a set of the data categories it objects to. Each catalogued
-# rule is looked up once; every later step reads the codes found, never the rules again.
+# A violation rule is true (index *_flags), or a set of the data categories it objects to
+# (index *_sets). Each catalogued rule is looked up once; every later step reads the codes
+# found, never the rules again.
 base_found[code] := [] if {
-	some pair in index.base_violations
+	some pair in index.base_flags
 	family := pair[0]
 	code := pair[1]
 	data.saferefer.rules[family][code] == true
 }
 
 base_found[code] := categories if {
-	some pair in index.base_violations
+	some pair in index.base_sets
 	family := pair[0]
 	code := pair[1]
 	value := data.saferefer.rules[family][code]
-	is_set(value)
 	count(value) > 0
 	categories := sort(value)
 }
@@ -58,7 +58,7 @@ involved_countries := {country |
 }
 
 overlay_found[code] := [] if {
-	some pair in index.overlay_violations
+	some pair in index.overlay_flags
 	country := pair[0]
 	country in involved_countries
 	code := pair[1]
@@ -66,12 +66,11 @@ overlay_found[code] := [] if {
 }
 
 overlay_found[code] := categories if {
-	some pair in index.overlay_violations
+	some pair in index.overlay_sets
 	country := pair[0]
 	country in involved_countries
 	code := pair[1]
 	value := data.overlays[country][code]
-	is_set(value)
 	count(value) > 0
 	categories := sort(value)
 }

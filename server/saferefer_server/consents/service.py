@@ -28,11 +28,14 @@ from saferefer_server.core.problems import ProblemError
 from saferefer_server.db.base import utcnow
 from saferefer_server.domain_spec import entry
 from saferefer_server.events import service as events
+from saferefer_server.organisations.models import Organisation
+from saferefer_server.referrals import crypto
 
 GRANT_ACTIVE = "active"
 GRANT_WITHDRAWN = "withdrawn"
 # Members of a stored record the server sets; the rest is the create document as sent.
-_SERVER_MEMBERS = ("id", "status", "recorded_at", "withdrawal", "superseded_by", "signature")
+_SERVER_MEMBERS = ("id", "status", "recorded_at", "withdrawal", "superseded_by")
+RECORDER_JWS_TYP = "saferefer-consent+jws"
 
 
 def is_enforcement_role(role: str) -> bool:
@@ -117,6 +120,11 @@ async def record(
     errors = minimum_errors(document=document, principal=principal, now=now)
     if errors:
         raise _invalid(errors)
+    recorder_jws = document.get("recorder_jws")
+    if recorder_jws is not None:
+        await _verify_recorder_jws(
+            db_session=db_session, principal=principal, document=document, token=recorder_jws
+        )
     stored = copy.deepcopy(dict(document))
     stored["recorder"] = {
         "org_id": principal.org_id,
@@ -144,7 +152,7 @@ async def record(
         valid_until=parse_rfc3339(stored["valid_until"]),
         recorded_at=now,
         document=stored,
-        recorder_jws=None,
+        recorder_jws=recorder_jws,
         withdrawn_at=None,
         withdrawal=None,
         expiry_recorded_at=None,
@@ -179,6 +187,24 @@ async def record(
         source=node_id,
     )
     return consent
+
+
+async def _verify_recorder_jws(
+    *, db_session: AsyncSession, principal: Principal, document: Mapping[str, Any], token: str
+) -> None:
+    """The recorder's signature over the create document (without itself), or a 422 problem."""
+    recorder = await db_session.get(Organisation, principal.org_id)
+    jwks = recorder.jwks if recorder is not None else {"keys": []}
+    unsigned = {key: value for key, value in document.items() if key != "recorder_jws"}
+    try:
+        signed = crypto.verify_compact_jws(token=token, jwks=jwks, typ=RECORDER_JWS_TYP)
+    except crypto.SignatureInvalid:
+        detail = "does not verify with the recording organisation's directory keys"
+    else:
+        if signed == unsigned:
+            return
+        detail = "signs a different document than the one sent"
+    raise _invalid([{"pointer": "#/recorder_jws", "detail": detail}])
 
 
 def grant_ids(consent: Consent) -> list[str]:

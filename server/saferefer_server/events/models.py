@@ -58,6 +58,7 @@ class Subscription(Base):
 
 
 SUBSCRIPTION_ACTIVE = "active"
+SUBSCRIPTION_DISABLED = "disabled"
 
 DELIVERY_PENDING = "pending"
 DELIVERY_RETRYING = "retrying"

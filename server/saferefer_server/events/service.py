@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from saferefer_server.audit.ids import rfc3339, uuid7
 from saferefer_server.audit.service import canonical_json
@@ -32,6 +33,7 @@ from saferefer_server.events.models import (
     DELIVERY_RETRYING,
     OPEN_DELIVERY_STATUSES,
     SUBSCRIPTION_ACTIVE,
+    SUBSCRIPTION_DISABLED,
     EventSequence,
     OutboxEvent,
     Subscription,
@@ -47,6 +49,8 @@ SIGNATURE_HEADER = "SafeRefer-Signature"
 RETRY_BASE = timedelta(seconds=10)
 RETRY_CAP = timedelta(hours=1)
 RETRY_WINDOW = timedelta(hours=24)
+# Consecutive dead-lettered deliveries (each one failed for RETRY_WINDOW) that disable a subscription.
+DISABLE_AFTER_DEAD_LETTERS = 3
 CLAIM_LEASE = timedelta(seconds=60)
 CLAIM_BATCH = 20
 DELIVERY_TIMEOUT_S = 10.0
@@ -273,13 +277,25 @@ Signer = Callable[[bytes], Awaitable[str]]
 async def claim_due(
     *, db_session: AsyncSession, now: datetime, limit: int = CLAIM_BATCH
 ) -> list[ClaimedDelivery]:
-    """Lease due deliveries to this worker (commit right after, before any network call)."""
+    """Lease due deliveries to this worker (commit right after, before any network call).
+
+    In `sequence` order per subscription (SR-EVENT-013): a delivery is due only when no earlier
+    one of its subscription is still open, so a failing event holds back the later ones until
+    it is delivered or dead-lettered, and an attempt in flight (leased) holds them too.
+    """
+    earlier = aliased(WebhookDelivery)
+    head_of_line = ~exists().where(
+        earlier.subscription_id == WebhookDelivery.subscription_id,
+        earlier.status.in_(OPEN_DELIVERY_STATUSES),
+        earlier.sequence < WebhookDelivery.sequence,
+    )
     due = (
         await db_session.scalars(
             select(WebhookDelivery)
             .where(
                 WebhookDelivery.status.in_(OPEN_DELIVERY_STATUSES),
                 WebhookDelivery.next_attempt_at <= now,
+                head_of_line,
             )
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(limit)
@@ -292,6 +308,12 @@ async def claim_due(
         event = await db_session.get(OutboxEvent, delivery.event_id)
         if subscription is None or event is None:
             await db_session.delete(delivery)
+            continue
+        if subscription.status != SUBSCRIPTION_ACTIVE:
+            # Disabled after repeated dead letters: nothing more is sent to it (the pull feed
+            # still has every event).
+            delivery.status = DELIVERY_DEAD
+            delivery.last_error = "subscription disabled"
             continue
         delivery.attempts += 1
         delivery.last_attempt_at = now
@@ -370,7 +392,45 @@ async def record_attempt(
         .where(Subscription.id == claimed.subscription_id)
         .values(last_delivery_at=now, consecutive_failures=failures)
     )
+    if values["status"] == DELIVERY_DEAD:
+        await _disable_after_dead_letters(
+            db_session=db_session, subscription_id=claimed.subscription_id
+        )
     return str(values["status"])
+
+
+async def _disable_after_dead_letters(*, db_session: AsyncSession, subscription_id: str) -> None:
+    """Disable the subscription when its last DISABLE_AFTER_DEAD_LETTERS finished deliveries
+    were all dead-lettered (subscription.schema.json `status`)."""
+    last = (
+        await db_session.scalars(
+            select(WebhookDelivery.status)
+            .where(
+                WebhookDelivery.subscription_id == subscription_id,
+                WebhookDelivery.status.in_((DELIVERY_DELIVERED, DELIVERY_DEAD)),
+            )
+            .order_by(WebhookDelivery.last_attempt_at.desc(), WebhookDelivery.id.desc())
+            .limit(DISABLE_AFTER_DEAD_LETTERS)
+        )
+    ).all()
+    if len(last) == DISABLE_AFTER_DEAD_LETTERS and set(last) == {DELIVERY_DEAD}:
+        await db_session.execute(
+            update(Subscription)
+            .where(Subscription.id == subscription_id, Subscription.status == SUBSCRIPTION_ACTIVE)
+            .values(status=SUBSCRIPTION_DISABLED)
+        )
+        await db_session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.subscription_id == subscription_id,
+                WebhookDelivery.status.in_(OPEN_DELIVERY_STATUSES),
+            )
+            .values(status=DELIVERY_DEAD, last_error="subscription disabled")
+        )
+        logger.warning(
+            "webhook subscription disabled after dead letters",
+            extra={"subscription_id": subscription_id},
+        )
 
 
 async def deliver_due(

@@ -56,6 +56,18 @@ def verify_detached_jws(*, token: str, jwks: Mapping[str, Any], payload: bytes) 
     return str(compact.protected.get("kid", ""))
 
 
+def verify_compact_jws(*, token: str, jwks: Mapping[str, Any], typ: str) -> Any:
+    """Verify an ES256 compact JWS with header `typ`; return its payload parsed as JSON."""
+    try:
+        key_set = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+        compact = jws.deserialize_compact(token, key_set, algorithms=["ES256"])
+        if compact.protected.get("typ") != typ:
+            raise ValueError("unexpected typ")
+        return json.loads(compact.payload)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise SignatureInvalid("signature does not verify with the organisation's keys") from exc
+
+
 def sign_detached(*, key: ECKey, kid: str, payload: bytes) -> str:
     token = jws.serialize_compact({"alg": "ES256", "kid": kid}, payload, key)
     protected, _, signature = token.split(".")

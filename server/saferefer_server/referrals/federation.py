@@ -37,9 +37,6 @@ from saferefer_server.referrals.models import Referral, ReferralConsent, Referra
 from saferefer_server.referrals.node import node_context_of
 from saferefer_server.referrals.service import NodeContext
 
-# Members only the sending node uses for its decision; not part of what the recipient receives.
-_SENDER_ONLY = ("context",)
-
 
 def _peer_node(referral: Referral, node: NodeContext) -> str:
     sender_node = str(referral.attributes.get("sender_node", node.node_id))
@@ -88,9 +85,8 @@ async def deliver(
         **sealed_document,
         "payload_signed_by": referral.attributes.get("payload_signed_by", "sender"),
     }
-    body = referrals.referral_document(referral, released=released)
-    for member in _SENDER_ONLY:
-        body.pop(member, None)
+    # The recipient's view: the peer gets the decision facts in `policy_input`, never disclosed.
+    body = referrals.referral_document(referral, viewer=referral.recipient_org, released=released)
     signed_by_sender = released["payload_signed_by"] == "sender"
     await _enqueue(
         db_session,
@@ -164,6 +160,11 @@ async def on_deliver(*, db_session: AsyncSession, message: InboundMessage, app_s
     attributes["recipient_node"] = node.node_id
     # The consents as the sending node's policy saw them: they live on that node, not here.
     attributes["remote_consents"] = list(policy_input.get("consents") or [])
+    # The body is the recipient's view, without the decision inputs; this node's read decisions
+    # need them and take them from the ingress policy input (never shown to the recipient).
+    for member in referrals.SENDER_ONLY:
+        if member not in attributes and member in policy_input:
+            attributes[member] = policy_input[member]
     attributes["remote_sender"] = dict(policy_input.get("sender") or {})
     sealed_document = {"payload": body.get("payload", {})}
     for member in ("payload_signature", "language_needs"):

@@ -74,7 +74,7 @@ def build(
         "purpose": body["purpose"],
         "data_categories": categories,
         "payload_flags": dict(body.get("payload_flags") or {}),
-        "subject": copy.deepcopy(dict(body["subject"])),
+        "subject": copy.deepcopy(dict(body.get("subject") or {})),
         # A referral delivered by a peer node is decided on the consents as that node sent them.
         "consents": [dict(v) for v in consent_views]
         if consent_views is not None

@@ -48,6 +48,8 @@ CLEAR_MEMBERS = (
     "retain_until",
     "respond_by",
 )
+# Decision inputs the sender declared: shown to the sender, never to the recipient (R22).
+SENDER_ONLY = ("subject", "context", "payload_flags", "justifications")
 # Members sealed with AES-GCM and released only under an allowing read decision.
 _SEALED_MEMBERS = ("payload", "payload_signature", "language_needs")
 ERASURE_RETENTION = "retain_until"
@@ -327,8 +329,25 @@ async def create(
     engine: PolicyEngine,
     node: NodeContext,
 ) -> Referral:
-    """Decide and, if allowed, store and announce a referral (commits; raises the problem if not)."""
+    """Decide and, if allowed, store and announce a referral (commits; raises the problem if not).
+
+    The policy decides outside any write transaction: on a snapshot first, then the write
+    transaction looks everything up again with the consents locked and keeps that decision only
+    if the policy input is still the same (a consent withdrawn in between changes it, and the
+    referral is decided again under the lock). So neither SQLite's write lock nor PostgreSQL's
+    consent row locks are held while the engine works.
+    """
     now = utcnow()
+    snapshot = await plan_send(
+        db_session=db_session, principal=principal, body=body, now=now, node=node
+    )
+    signature, signed_by = _verify_or_sign_payload(body=body, sender=snapshot.sender, node=node)
+    await db_session.commit()  # ends the read transaction (nothing was written)
+    referral_id = uuid7()
+    early = await engine.decide(snapshot.policy_input)
+    # Loaded rows must be read again, not served from the identity map as they were.
+    db_session.expire_all()
+
     plan = await plan_send(
         db_session=db_session,
         principal=principal,
@@ -337,18 +356,29 @@ async def create(
         node=node,
         lock_consents=True,
     )
-    signature, signed_by = _verify_or_sign_payload(body=body, sender=plan.sender, node=node)
-    referral_id = uuid7()
-    decision, decision_id = await decide_and_audit(
-        db_session=db_session,
-        engine=engine,
-        node=node,
-        document=plan.policy_input,
-        actor_org=principal.org_id,
-        counterparty_org=plan.recipient.id,
-        object_type="referral",
-        object_id=referral_id,
-    )
+    if plan.policy_input == snapshot.policy_input:
+        decision = early
+        decision_id = await audit_decision(
+            db_session=db_session,
+            node=node,
+            decision=decision,
+            document=plan.policy_input,
+            actor_org=principal.org_id,
+            counterparty_org=plan.recipient.id,
+            object_type="referral",
+            object_id=referral_id,
+        )
+    else:
+        decision, decision_id = await decide_and_audit(
+            db_session=db_session,
+            engine=engine,
+            node=node,
+            document=plan.policy_input,
+            actor_org=principal.org_id,
+            counterparty_org=plan.recipient.id,
+            object_type="referral",
+            object_id=referral_id,
+        )
     categories = plan.policy_input["data_categories"]
     if decision.allow and not set(categories) <= set(decision.permitted_categories):
         # SR-POLICY-009: a category outside the permitted ones refuses the whole referral.
@@ -541,10 +571,16 @@ async def list_box(
 def referral_document(
     referral: Referral,
     *,
+    viewer: str,
     released: Mapping[str, Any] | None = None,
     withheld: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The referral.schema.json document; `released` holds the sealed members the reader may see."""
+    """The referral.schema.json document as organisation `viewer` may see it.
+
+    `released` holds the sealed members the viewer may see. The decision inputs (`SENDER_ONLY`)
+    go to the sender only: an origin-country recipient must not learn of an asylum application
+    or a decision to cooperate (R22).
+    """
     attributes = dict(referral.attributes)
     document: dict[str, Any] = {
         "id": referral.id,
@@ -569,6 +605,9 @@ def referral_document(
         "justifications": [],
     }
     document.update(attributes)
+    if viewer != referral.sender_org:
+        for member in SENDER_ONLY:
+            document.pop(member, None)
     if referral.based_on is not None:
         document["based_on"] = referral.based_on
     if released:

@@ -33,7 +33,7 @@ async def create_referral(
     )
     response.headers.update(NO_STORE)
     response.headers["Location"] = f"/v1/referrals/{referral.id}"
-    return service.referral_document(referral)
+    return service.referral_document(referral, viewer=principal.org_id)
 
 
 @router.get("/v1/referrals", operation_id="listReferrals")
@@ -71,7 +71,7 @@ async def list_referrals(
     page = rows[:limit]
     response.headers.update(NO_STORE)
     return {
-        "items": [service.referral_document(r) for r in page],
+        "items": [service.referral_document(r, viewer=principal.org_id) for r in page],
         "next_cursor": encode_cursor({"id": page[-1].id}) if len(rows) > limit else None,
     }
 
@@ -94,7 +94,10 @@ async def get_referral(
     )
     response.headers.update(NO_STORE)
     return service.referral_document(
-        result.referral, released=result.released, withheld=result.withheld
+        result.referral,
+        viewer=principal.org_id,
+        released=result.released,
+        withheld=result.withheld,
     )
 
 

@@ -128,3 +128,36 @@ async def test_receipt_is_signed_by_the_node(flows: DomainFlows) -> None:
     verified = jws.deserialize_compact(signature, KeySet.import_key_set(jwks), algorithms=["ES256"])
     assert verified.payload == canonicalize(receipt)
     assert (await flows.get(POLICE, f"/v1/consents/{consent['id']}/receipt")).status_code == 404
+
+
+async def test_record_keeps_recorder_signature_and_refuses_one_that_does_not_verify(
+    flows: DomainFlows,
+) -> None:
+    from saferefer_server.referrals import crypto
+
+    key, kid = flows.signing_key(NGO)
+    police_key, _ = flows.signing_key(POLICE)
+    body = consent_body(grants=[shelter_grant()])
+
+    def signed(
+        document: dict[str, Any], *, typ: str = "saferefer-consent+jws", k: Any = key
+    ) -> str:
+        return crypto.sign_compact(key=k, kid=kid, payload=canonicalize(document), typ=typ)
+
+    good = {**body, "recorder_jws": signed(body)}
+    response = await flows.post(NGO, "/v1/consents", good)
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert record["recorder_jws"] == good["recorder_jws"]
+    assert "signature" not in record
+    assert schema_errors("consent-record.schema.json", record) == []
+
+    other = {**body, "language": "fr"}
+    for token in (
+        signed(other),  # signs another document
+        signed(body, typ="JWT"),  # not a consent signature
+        signed(body, k=police_key),  # another organisation's key under the recorder's kid
+    ):
+        refused = await flows.post(NGO, "/v1/consents", {**body, "recorder_jws": token})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["pointer"] == "#/recorder_jws"

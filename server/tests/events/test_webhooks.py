@@ -147,10 +147,20 @@ async def test_two_workers_never_deliver_the_same_attempt(flows: DomainFlows) ->
     for _ in range(6):
         await flows.referral(NGO, SHELTER)
     receiver = Receiver([])
-    counts = await asyncio.gather(deliver(flows, receiver), deliver(flows, receiver))
+
+    async def worker() -> int:
+        # Passes until nothing is due; one subscription gives one delivery per pass (in order).
+        total = 0
+        while attempted := await deliver(flows, receiver):
+            total += attempted
+        return total
+
+    counts = await asyncio.gather(worker(), worker())
     assert sum(counts) == 6
     ids = [json.loads(r.content)["id"] for r in receiver.requests]
     assert len(ids) == len(set(ids)) == 6
+    sequences = [json.loads(r.content)["sequence"] for r in receiver.requests]
+    assert sequences == sorted(sequences)
 
 
 async def test_a_crashed_claim_is_retried_after_its_lease(flows: DomainFlows) -> None:
@@ -218,6 +228,48 @@ async def test_outbox_depth_gauge_counts_undelivered_deliveries(flows: DomainFlo
     await flows.referral(NGO, SHELTER)
     metrics = (await flows.node.client.get("/metrics")).text
     assert "saferefer_outbox_depth 2.0" in metrics
-    await deliver(flows, Receiver([]))
+    receiver = Receiver([])
+    assert await deliver(flows, receiver) == 1  # one per subscription and pass, in order
+    assert await deliver(flows, receiver) == 1
     metrics = (await flows.node.client.get("/metrics")).text
     assert "saferefer_outbox_depth 0.0" in metrics
+
+
+async def test_subscription_is_disabled_after_repeated_dead_letters(flows: DomainFlows) -> None:
+    subscription = await subscribe(flows)
+    path = f"/v1/subscriptions/{subscription['id']}"
+    later = utcnow() + timedelta(hours=25)  # past the retry window: a failure dead-letters
+    receiver = Receiver([500] * 10)
+    for sent in range(1, service.DISABLE_AFTER_DEAD_LETTERS + 1):
+        await flows.referral(NGO, SHELTER)
+        assert (await flows.get(SHELTER, path)).json()["status"] == "active"
+        assert await deliver(flows, receiver, now=lambda: later) == 1
+        dead = (await flows.get(SHELTER, f"{path}/deliveries", status="dead_lettered")).json()
+        assert len(dead["items"]) == sent
+
+    current = (await flows.get(SHELTER, path)).json()
+    assert current["status"] == "disabled"
+    assert schema_errors("subscription.schema.json", current) == []
+    # Nothing more is sent to it; the pull feed still has every event.
+    await flows.referral(NGO, SHELTER)
+    assert await deliver(flows, receiver, now=lambda: later) == 0
+    assert len(receiver.requests) == service.DISABLE_AFTER_DEAD_LETTERS
+    feed = (await flows.get(SHELTER, "/v1/events")).json()["items"]
+    assert len(feed) >= service.DISABLE_AFTER_DEAD_LETTERS + 1
+
+
+async def test_deliveries_of_one_subscription_go_in_sequence_order(flows: DomainFlows) -> None:
+    # The first event fails; the later ones wait for it (SR-EVENT-013) instead of overtaking it.
+    await subscribe(flows)
+    for _ in range(3):
+        await flows.referral(NGO, SHELTER)
+    receiver = Receiver([503])
+    assert await deliver(flows, receiver) == 1  # only the head of the line is tried
+    assert await deliver(flows, receiver) == 0  # its retry is not due; nothing overtakes it
+    later = utcnow() + timedelta(minutes=5)
+    for _ in range(3):
+        assert await deliver(flows, receiver, now=lambda: later) == 1
+    sequences = [json.loads(r.content)["sequence"] for r in receiver.requests]
+    assert sequences[0] == sequences[1]  # the retry of the first event ...
+    assert sequences[1:] == sorted(sequences[1:])  # ... then the rest, in order
+    assert len(set(sequences)) == 3

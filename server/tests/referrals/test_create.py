@@ -327,3 +327,41 @@ async def test_create_without_retain_until_is_denied_by_policy_unless_justified(
     retain_until = datetime.fromisoformat(allowed.json()["retain_until"])
     created_at = datetime.fromisoformat(allowed.json()["created_at"])
     assert retain_until - created_at == DEFAULT_RETENTION
+
+
+async def test_create_decides_again_when_consent_is_withdrawn_during_the_decision(
+    flows: DomainFlows, node: TestNode
+) -> None:
+    # The decision runs outside the write transaction; a withdrawal that lands while the engine
+    # works (here: from inside the engine call) must be seen, and the referral refused.
+    consent = await flows.consent_for(NGO, SHELTER)
+    real = node.app.state.policy_engine
+    seen: list[dict[str, Any]] = []
+
+    class WithdrawingEngine:
+        name = real.name
+
+        async def decide(self, policy_input: Any) -> Any:
+            seen.append(policy_input)
+            if len(seen) == 1:
+                withdrawal = {
+                    "channel": "phone",
+                    "withdrawn_at": "2026-01-01T00:00:00Z",
+                    "received_by": "w-1",
+                }
+                response = await flows.post(
+                    NGO, f"/v1/consents/{consent['id']}/withdraw", withdrawal
+                )
+                assert response.status_code in (200, 201), response.text
+            return await real.decide(policy_input)
+
+    node.app.state.policy_engine = WithdrawingEngine()
+    try:
+        response = await flows.send(NGO, SHELTER, [consent["id"]])
+    finally:
+        node.app.state.policy_engine = real
+
+    assert response.status_code == 403, response.text
+    assert [c["status"] for c in seen[1]["consents"]] == ["withdrawn"]
+    listing = await flows.get(SHELTER, "/v1/referrals", box="inbox")
+    assert listing.json()["items"] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from saferefer_server.audit.jcs import canonicalize
 from saferefer_server.domain_spec import schema_errors
 from saferefer_server.referrals import crypto
+from saferefer_server.referrals.service import SENDER_ONLY
 from saferefer_server.referrals.testing import DomainFlows
 from saferefer_server.testing import TestNode
 
@@ -35,6 +36,20 @@ async def test_read_by_sender_has_no_payload(flows: DomainFlows) -> None:
     body = (await flows.get(NGO, f"/v1/referrals/{created['id']}")).json()
     assert body["id"] == created["id"]
     assert "payload" not in body
+    assert {"subject", "payload_flags", "justifications"} <= set(body)  # what it declared
+
+
+async def test_read_and_inbox_never_show_decision_inputs_to_recipient(flows: DomainFlows) -> None:
+    # R22: the subject facts (asylum pending, origin country ...) and the context the sender
+    # declared for the decision go to the sender only.
+    created = await flows.referral(NGO, SHELTER)
+    assert "subject" in created
+    read = (await flows.get(SHELTER, f"/v1/referrals/{created['id']}")).json()
+    inbox = (await flows.get(SHELTER, "/v1/referrals", box="inbox")).json()["items"]
+    for document in (read, inbox[0]):
+        assert set(SENDER_ONLY).isdisjoint(document), sorted(document)
+        assert schema_errors("referral.schema.json", document) == []
+    assert "payload" in read
 
 
 async def test_read_after_consent_withdrawal_withholds_the_payload(flows: DomainFlows) -> None:
