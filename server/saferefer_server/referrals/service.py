@@ -224,11 +224,12 @@ async def plan_send(
         raise _invalid("#/recipient", "not an enabled organisation of this node's directory")
     if recipient.id == sender.id:
         raise _invalid("#/recipient", "an organisation cannot refer to itself")
-    # Optional (SR-SEC-010 is a SHOULD): without it the policy reports `retain_until_missing`
-    # unless justified, and an allowed referral gets DEFAULT_RETENTION.
+    # Optional (SR-SEC-010 is a SHOULD): without it the policy reports `retain_until_missing`,
+    # in the past `retain_until_past`, each unless justified; an allowed referral without it
+    # gets DEFAULT_RETENTION.
     retain_until = body.get("retain_until")
-    if retain_until is not None and request_time(retain_until, pointer="#/retain_until") <= now:
-        raise _invalid("#/retain_until", "must be in the future")
+    if retain_until is not None:
+        request_time(retain_until, pointer="#/retain_until")
     respond_by = body.get("respond_by")
     if respond_by is not None and request_time(respond_by, pointer="#/respond_by") <= now:
         raise _invalid("#/respond_by", "must be in the future")
@@ -608,6 +609,8 @@ def referral_document(
     if viewer != referral.sender_org:
         for member in SENDER_ONLY:
             document.pop(member, None)
+        # Goes with the payload: only in `released`, when the read decision allows it.
+        document.pop("payload_signed_by", None)
     if referral.based_on is not None:
         document["based_on"] = referral.based_on
     if released:

@@ -162,7 +162,6 @@ async def test_create_without_signature_is_signed_by_the_node(flows: DomainFlows
 @pytest.mark.parametrize(
     ("override", "pointer"),
     [
-        ({"retain_until": "2020-01-01T00:00:00Z"}, "#/retain_until"),
         ({"recipient": "urn:saferefer:org:NL:nobody-here"}, "#/recipient"),
         ({"recipient": NGO}, "#/recipient"),
     ],
@@ -314,6 +313,10 @@ async def test_create_without_retain_until_is_denied_by_policy_unless_justified(
     body = referral_body(
         recipient=SHELTER, consent_ids=[consent["id"]], signing_key=flows.signing_key(NGO)
     )
+    body["retain_until"] = "2020-01-01T00:00:00Z"
+    past = await flows.post(NGO, "/v1/referrals", body)
+    assert past.status_code == 403, past.text
+    assert [v["code"] for v in past.json()["violations"]] == ["retain_until_past"]
     body.pop("retain_until")
     denied = await flows.post(NGO, "/v1/referrals", body)
     assert denied.status_code == 403, denied.text

@@ -24,6 +24,7 @@ async def test_read_by_recipient_returns_payload_with_verifiable_signature(
     body = response.json()
     assert schema_errors("referral.schema.json", body) == []
     assert set(body["payload"]) == {"identity", "contact"}
+    assert body["payload_signed_by"] == "sender"
     assert body["withheld_categories"] == []
     sender_jwks = {"keys": [node.credentials[NGO].key.as_dict(private=False)]}
     crypto.verify_detached_jws(
@@ -65,6 +66,7 @@ async def test_read_after_consent_withdrawal_withholds_the_payload(flows: Domain
     assert body["state"] == "revoked"
     assert "payload" not in body
     assert "payload_signature" not in body
+    assert "payload_signed_by" not in body  # goes with the payload (SR-CONSENT-026)
     assert body["withheld_categories"] == ["contact", "identity"]
 
 
