@@ -1396,16 +1396,14 @@ def firewall() -> Iterator[Vector]:
         )
     for sender in (NGO, SHELTER, SOCIAL, HEALTH, LABOUR):
         role = sender["roles"][0]
-        inp = merge(
-            referral(
-                sender,
-                IMMIGRATION,
-                "residence_permit",
-                ["identity", "immigration_status"],
-                recorder=NGO,
-            ),
-            {"payload_flags": {"for_immigration_enforcement": True}},
+        permit = referral(
+            sender,
+            IMMIGRATION,
+            "residence_permit",
+            ["identity", "immigration_status"],
+            recorder=NGO,
         )
+        inp = merge(permit, {"payload_flags": {"for_immigration_enforcement": True}})
         codes = {"firewall_immigration_status"}
         if sender is not LABOUR:
             codes.add("assistance_data_used_against_subject")
@@ -1416,6 +1414,32 @@ def firewall() -> Iterator[Vector]:
             f"{role.replace('_', ' ')} reports her irregular stay to immigration enforcement.",
             inp,
             *codes,
+        )
+        if sender is not LABOUR:
+            continue
+        # Labour inspection is not immigration enforcement (ILO C81 art 3(2)): even for her
+        # own application, which goes through an NGO or legal aid, the inspectorate sends nothing.
+        yield denied(
+            s,
+            "labour_inspectorate_status_to_immigration_for_residence_permit",
+            "R17",
+            "Inspectors send her immigration status to immigration for her residence permit.",
+            permit,
+            "firewall_immigration_status",
+        )
+        yield denied(
+            s,
+            "labour_inspectorate_reveals_irregular_work_to_immigration_for_residence_permit",
+            "R17",
+            "Inspectors' findings on her permit application reveal that she worked irregularly.",
+            merge(
+                permit,
+                {
+                    "data_categories": ["identity"],
+                    "payload_flags": {"reveals_irregular_status": True},
+                },
+            ),
+            "firewall_immigration_status",
         )
     yield denied(
         s,

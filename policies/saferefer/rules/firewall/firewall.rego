@@ -46,6 +46,16 @@ firewall_immigration_status if {
 	input.payload_flags.for_immigration_enforcement
 }
 
+# Labour inspection is not immigration enforcement (ILO C81 art 3(2)): a labour inspectorate
+# never discloses immigration data to an immigration authority, whatever the purpose. The
+# person's own application (footnote ¹) goes through an NGO or legal aid, not the inspectorate.
+firewall_immigration_status if {
+	facts.discloses
+	"labour_inspectorate" in facts.sender_roles
+	immigration_data
+	"immigration_authority" in input.recipient.roles
+}
+
 # METADATA
 # title: Disclosure for removal, expulsion or detention during identification or the reflection period
 # custom:

@@ -19,6 +19,34 @@ test_r17_ngo_status_to_immigration_outside_application_denied if {
 	fired(fx.patched(permit, {"purpose": "assistance"})) == {"firewall_immigration_status"}
 }
 
+labour_permit := fx.referral(fx.labour, fx.immigration, "residence_permit", ["identity", "immigration_status"])
+
+test_r17_labour_status_to_immigration_for_residence_permit_denied if {
+	fired(labour_permit) == {"firewall_immigration_status"}
+}
+
+test_r17_labour_status_to_immigration_for_any_application_denied if {
+	every purpose in ["asylum_support", "recovery_reflection_period"] {
+		fired(fx.patched(labour_permit, {"purpose": purpose})) == {"firewall_immigration_status"}
+	}
+}
+
+test_r17_labour_revealing_irregular_work_to_immigration_for_permit_denied if {
+	inp := fx.patched(labour_permit, {
+		"data_categories": ["identity"],
+		"payload_flags": {"reveals_irregular_status": true},
+	})
+	fired(inp) == {"firewall_immigration_status"}
+}
+
+test_r17_labour_permit_support_without_immigration_data_allowed if {
+	fired(fx.patched(labour_permit, {"data_categories": ["identity"]})) == set()
+}
+
+test_r17_labour_status_to_ngo_allowed if {
+	fired(fx.referral(fx.labour, fx.ngo, "assistance", ["identity", "immigration_status"])) == set()
+}
+
 test_r17_irregular_work_revealed_for_enforcement_denied if {
 	inp := fx.patched(fx.referral(fx.labour, fx.police, "criminal_investigation", ["identity"]), {"payload_flags": {
 		"reveals_irregular_status": true,
