@@ -40,7 +40,7 @@ from ._minimal import MinimalPayload, minimal_payload
 from ._pagination import AsyncPage, AsyncPaginator, SyncPage
 from ._pseudonyms import subject_ref
 from ._retry import DEFAULT_MAX_RETRIES
-from ._signing import sign_payload, verify_payload_signature
+from ._signing import sign_consent, sign_payload, verify_payload_signature
 from ._types import NOT_GIVEN, NotGiven
 from ._version import SPEC_VERSION, __version__
 
@@ -84,6 +84,7 @@ __all__ = [
     "WebhookVerificationError",
     "__version__",
     "minimal_payload",
+    "sign_consent",
     "sign_payload",
     "subject_ref",
     "types",

@@ -20,7 +20,9 @@ from ._exceptions import FieldError, InvalidRequestError, PayloadSignatureError
 from ._jcs import canonicalize
 from ._jose import JoseFailure, public_keys, verify_compact
 
-__all__ = ["sign_payload", "verify_payload_signature"]
+__all__ = ["sign_consent", "sign_payload", "verify_payload_signature"]
+
+CONSENT_JWS_TYP = "saferefer-consent+jws"
 
 
 def sign_payload(payload: Mapping[str, Any], credentials: Credentials) -> str:
@@ -36,6 +38,27 @@ def sign_payload(payload: Mapping[str, Any], credentials: Credentials) -> str:
     )
     protected, _, signature = token.split(".")
     return f"{protected}..{signature}"
+
+
+def sign_consent(consent: Mapping[str, Any], credentials: Credentials) -> str:
+    """The recording organisation's compact JWS over a consent-create document (``recorder_jws``).
+
+    ES256 with header ``{alg, kid, typ: "saferefer-consent+jws"}``; the JWS payload is the RFC 8785
+    form of the document without its ``recorder_jws`` member.
+    """
+    unsigned = {key: value for key, value in consent.items() if key != "recorder_jws"}
+    try:
+        body = canonicalize(unsigned)
+    except TypeError:
+        raise InvalidRequestError(
+            "the consent is not JSON data", errors=[FieldError("#", "must be JSON data")]
+        ) from None
+    return jws.serialize_compact(
+        {"alg": "ES256", "kid": credentials.kid, "typ": CONSENT_JWS_TYP},
+        body,
+        credentials.key,
+        algorithms=["ES256"],
+    )
 
 
 def verify_payload_signature(

@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._client import RequestOptions
+from .._credentials import Credentials
 from .._pagination import AsyncPaginator, SyncPage
+from .._signing import sign_consent
 from .._types import NOT_GIVEN, Headers, NotGiven, Timeout
 from .._validation import validate_document
 from ..types import ConsentCreate, ConsentReceipt, ConsentRecord
@@ -22,12 +24,15 @@ class _ConsentOptions:
     @staticmethod
     def record(
         consent: Mapping[str, Any] | ConsentCreate,
+        credentials: Credentials | None,
         validate: bool,
         idempotency_key: str | None,
         timeout: Timeout | NotGiven,
         extra_headers: Headers | None,
     ) -> RequestOptions:
         body = document(consent)
+        if credentials is not None and "recorder_jws" not in body:
+            body["recorder_jws"] = sign_consent(body, credentials)
         if validate:
             validate_document("consent-create.schema.json", body, what="consent")
         return options(
@@ -93,6 +98,7 @@ class Consents(SyncResource):
         self,
         consent: Mapping[str, Any] | ConsentCreate,
         *,
+        sign: bool = True,
         validate: bool = True,
         idempotency_key: str | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -100,10 +106,18 @@ class Consents(SyncResource):
     ) -> ConsentRecord:
         """Record a consent the organisation obtained (``consent-create.schema.json``).
 
-        The document is checked against the schema first; a malformed one raises
+        Unless it carries one or ``sign=False``, the document is signed with the organisation's
+        key (``recorder_jws``). It is checked against the schema first; a malformed one raises
         :class:`~saferefer.InvalidRequestError` and nothing is sent.
         """
-        opts = _ConsentOptions.record(consent, validate, idempotency_key, timeout, extra_headers)
+        opts = _ConsentOptions.record(
+            consent,
+            self._client.credentials if sign else None,
+            validate,
+            idempotency_key,
+            timeout,
+            extra_headers,
+        )
         return self._client.request(opts, ConsentRecord)
 
     def retrieve(
@@ -189,13 +203,21 @@ class AsyncConsents(AsyncResource):
         self,
         consent: Mapping[str, Any] | ConsentCreate,
         *,
+        sign: bool = True,
         validate: bool = True,
         idempotency_key: str | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         extra_headers: Headers | None = None,
     ) -> ConsentRecord:
         """Record a consent the organisation obtained (``consent-create.schema.json``)."""
-        opts = _ConsentOptions.record(consent, validate, idempotency_key, timeout, extra_headers)
+        opts = _ConsentOptions.record(
+            consent,
+            self._client.credentials if sign else None,
+            validate,
+            idempotency_key,
+            timeout,
+            extra_headers,
+        )
         return await self._client.request(opts, ConsentRecord)
 
     async def retrieve(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +24,7 @@ def test_consent_lifecycle_sync(
         saferefer.types.ConsentCreate.model_validate(consent_doc(SHELTER))
     )
     assert consent.status == "active"
+    assert consent.recorder_jws is not None  # signed by default; the node verified it
     assert ngo.consents.retrieve(consent.id).id == consent.id
     assert consent.id in [c.id for c in ngo.consents.list()]
     assert consent.id in [c.id for c in ngo.consents.list(status="active", limit=1)]
@@ -35,6 +38,23 @@ def test_consent_lifecycle_sync(
     assert withdrawn.status == "withdrawn"
     assert consent.id in [c.id for c in ngo.consents.list(status="withdrawn")]
     assert consent.id not in [c.id for c in ngo.consents.list(status="active")]
+
+
+def test_record_signs_the_document_unless_told_not_to_sync(
+    client_for: Callable[..., saferefer.Client], consent_doc: Callable[..., dict[str, Any]]
+) -> None:
+    ngo = client_for(NGO)
+    signed = ngo.consents.record(consent_doc(SHELTER))
+    assert signed.recorder_jws is not None
+    header = json.loads(base64.urlsafe_b64decode(signed.recorder_jws.split(".")[0] + "=="))
+    assert header == {"alg": "ES256", "kid": ngo.credentials.kid, "typ": "saferefer-consent+jws"}
+    assert ngo.consents.record(consent_doc(SHELTER), sign=False).recorder_jws is None
+    # a signature by another organisation's key is refused
+    document = consent_doc(SHELTER)
+    document["recorder_jws"] = saferefer.sign_consent(document, client_for(SHELTER).credentials)
+    with pytest.raises(saferefer.APIStatusError) as refused:
+        ngo.consents.record(document)
+    assert refused.value.status_code == 422
 
 
 def test_record_invalid_consent_fails_locally_sync(

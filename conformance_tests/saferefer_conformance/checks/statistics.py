@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from .. import _builders as b
 from .. import _flows as flows
 from .._context import Context
 from .._failures import FailureCollector
@@ -29,6 +28,25 @@ def _statistics(ctx: Context, **params: str) -> tuple[httpx.Response, dict[str, 
     return response, document
 
 
+def _created_at(ctx: Context, referral: dict[str, Any], response: httpx.Response) -> datetime:
+    value = referral.get("created_at")
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        ctx.fail(
+            "The created referral has no valid created_at",
+            "",
+            expected="an RFC 3339 timestamp",
+            actual=repr(value),
+            response=response,
+        )
+
+
+def _millis(moment: datetime) -> str:
+    """RFC 3339 UTC with milliseconds, truncated (never rounded up past the moment)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 @check(
     id="SRC-080",
     name="statistics_suppress_small_cells",
@@ -38,10 +56,11 @@ def _statistics(ctx: Context, **params: str) -> tuple[httpx.Response, dict[str, 
     profile="core",
 )
 def statistics_suppress_small_cells(ctx: Context) -> None:
-    started = b.now() - timedelta(seconds=2)
-    for _ in range(2):
-        flows.consent_and_send(ctx)
-    period = {"from": b.timestamp(started), "to": b.timestamp(b.now() + timedelta(seconds=2))}
+    sent = [flows.consent_and_send(ctx) for _ in range(2)]
+    # The period spans exactly the two referrals, by the server's own clock: a wider one would
+    # also count other referrals (earlier checks', other clients') and could leave no small cell.
+    created = sorted(_created_at(ctx, s.referral, s.response) for s in sent)
+    period = {"from": _millis(created[0]), "to": _millis(created[-1] + timedelta(milliseconds=1))}
     response, document = _statistics(ctx, group_by="purpose", **period)
     found = FailureCollector()
     k = document.get("k_threshold")

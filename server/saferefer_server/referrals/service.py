@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saferefer_server import domain_spec
 from saferefer_server.audit import service as audit
 from saferefer_server.audit.ids import no_such, parse_rfc3339, request_time, rfc3339, uuid7
 from saferefer_server.audit.jcs import canonicalize
@@ -833,6 +834,12 @@ async def transition(
     reason = body.get("reason")
     if allowed.reason_required and reason is None:
         raise _invalid("#/reason", f"a reason from {allowed.reason_codelist} is required")
+    if reason is not None and allowed.reason_codelist is not None:
+        code = domain_spec.entry(allowed.reason_codelist, str(reason))
+        if code is None:
+            raise _invalid("#/reason", f"not a code of {allowed.reason_codelist}")
+        if code.get("system_only"):
+            raise _invalid("#/reason", "only the node itself records this reason")
     moved = await move(
         db_session=db_session,
         referral=referral,

@@ -199,9 +199,9 @@ class DomainFlows:
 async def patient_node(data_dir: Path, database_url: str) -> AsyncIterator[DomainFlows]:
     """A demo node whose embedded engine waits up to 10 s per decision.
 
-    For tests that fire many requests at once: on two shared cores the first burst of decisions
-    can exceed the production deadline (0.5 s) and fail closed, which is correct but not what
-    those tests are about.
+    For tests that fire many requests at once on a loaded machine: a single evaluation slowed
+    past the production deadline (0.5 s) fails closed, which is correct but not what those tests
+    are about.
     """
     from saferefer_server._resources import policy_dir
     from saferefer_server.main import create_app

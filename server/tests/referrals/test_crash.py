@@ -48,11 +48,9 @@ async def pages(
             return items
 
 
-# About 25 s per backend (two server starts and a seed): SQLite in the default run, PostgreSQL
-# with the slow group.
-@pytest.mark.parametrize(
-    "database_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)], indirect=True
-)
+# About 15-25 s per backend (two server starts and a seed); both run by default: an acknowledged
+# write surviving kill -9 is a must on either database.
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 async def test_kill_9_loses_no_acknowledged_referral(database_url: str, tmp_path: Path) -> None:
     env = {
         "SAFEREFER_DATA_DIR": str(tmp_path / "node"),

@@ -53,6 +53,18 @@ async def test_transition_decline_without_reason_is_422(flows: DomainFlows) -> N
     assert declined.status_code == 201
 
 
+async def test_transition_with_reason_of_wrong_list_or_node_only_is_422(flows: DomainFlows) -> None:
+    referral = await flows.referral(NGO, SHELTER)
+    await move(flows, SHELTER, referral["id"], "received")
+    # `peer_refused` is a decline reason only the node records (a peer node refused delivery).
+    for reason in ("peer_refused", "service_provided"):
+        response = await move(flows, SHELTER, referral["id"], "declined", reason)
+        assert response.status_code == 422, (reason, response.text)
+        assert response.json()["errors"][0]["pointer"] == "#/reason"
+    response = await move(flows, SHELTER, referral["id"], "declined", "no_capacity")
+    assert response.status_code == 201, response.text
+
+
 async def test_transition_terminal_state_never_changes(flows: DomainFlows) -> None:
     referral = await flows.referral(NGO, SHELTER)
     assert (await move(flows, NGO, referral["id"], "withdrawn")).status_code == 201
