@@ -140,7 +140,7 @@ class CapabilityDocument(BaseModel):
     """
     profiles: Annotated[list[Profile], Field(max_length=100)]
     """
-    Supported profiles, e.g. `core`, `webhooks`, `federation`, national overlays such as `nl`.
+    Supported profiles of the standard (spec/standard.md § 1): `core`, `events`, `federation`, and national overlays such as `nl`.
     """
     federation: Federation | None = None
     """

@@ -60,7 +60,7 @@ class Dimensions(BaseModel):
     """
     Outcome of a completed referral. Code list: `codelists/outcome-codes.json`.
     """
-    decline_reason: Literal["no_capacity", "outside_mandate", "not_eligible", "geographic_coverage", "language_unavailable", "safety_concern", "conflict_of_interest", "duplicate_referral", "insufficient_information", "person_declined_service", "person_unreachable", "other"] | None = (
+    decline_reason: Literal["no_capacity", "outside_mandate", "not_eligible", "geographic_coverage", "language_unavailable", "safety_concern", "conflict_of_interest", "duplicate_referral", "insufficient_information", "person_declined_service", "person_unreachable", "peer_refused", "other"] | None = (
         None
     )
     """

@@ -10,7 +10,7 @@ from saferefer_server.core.idempotency import RETENTION as IDEMPOTENCY_RETENTION
 from saferefer_server.core.openapi import openapi_document
 from saferefer_server.settings import Settings
 
-SUPPORTED_PROFILES = ("core", "webhooks")
+SUPPORTED_PROFILES = ("core", "events")
 MAX_PAGE_SIZE = 200
 
 
