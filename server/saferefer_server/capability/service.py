@@ -15,6 +15,15 @@ MAX_PAGE_SIZE = 200
 
 
 @lru_cache(maxsize=1)
+def policy_bundle_revision() -> str:
+    """Digest of the policy set this node decides with (SR-POLICY-023): equal revisions decide alike."""
+    from saferefer_server._resources import policy_dir
+    from saferefer_server.policy import PolicySet
+
+    return PolicySet.load(policy_dir()).revision
+
+
+@lru_cache(maxsize=1)
 def codelist_versions() -> dict[str, str]:
     from saferefer._resources import spec_dir
 
@@ -50,7 +59,7 @@ def capability_document(
         "profiles": profiles,
         "signing_algorithms": ["ES256"],
         "token_endpoint_auth_methods": ["private_key_jwt"],
-        "policy": {"engine": settings.policy_engine},
+        "policy": {"engine": settings.policy_engine, "bundle_revision": policy_bundle_revision()},
         "limits": {
             "max_request_bytes": settings.max_body_bytes,
             "max_page_size": MAX_PAGE_SIZE,
