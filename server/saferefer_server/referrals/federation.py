@@ -33,7 +33,7 @@ from saferefer_server.federation.inbound import (
 from saferefer_server.organisations.models import Organisation
 from saferefer_server.referrals import crypto, states
 from saferefer_server.referrals import service as referrals
-from saferefer_server.referrals.models import Referral, ReferralConsent, ReferralTransition
+from saferefer_server.referrals.models import Referral, ReferralTransition
 from saferefer_server.referrals.node import node_context_of
 from saferefer_server.referrals.service import NodeContext
 
@@ -207,42 +207,7 @@ async def on_deliver(*, db_session: AsyncSession, message: InboundMessage, app_s
         erased_at=None,
         erasure_reason=None,
     )
-    db_session.add(referral)
-    await db_session.flush()
-    for consent_id in referral.consent_ids:
-        db_session.add(ReferralConsent(referral_id=referral.id, consent_id=consent_id))
-    db_session.add(
-        ReferralTransition(
-            id=uuid7(),
-            referral_id=referral.id,
-            from_state=None,
-            to_state=referral.state,
-            actor=states.SENDER,
-            actor_org=referral.sender_org,
-            reason=None,
-            note=None,
-            caused_by=None,
-            at=now,
-        )
-    )
-    await audit.append(
-        db_session=db_session,
-        node_id=node.node_id,
-        actor_org=referral.sender_org,
-        action="referral.created",
-        object_type="referral",
-        object_id=referral.id,
-        counterparty_org=referral.recipient_org,
-    )
-    await referrals.announce(
-        db_session=db_session,
-        node=node,
-        referral=referral,
-        event_type="org.saferefer.referral.submitted",
-        previous_state=None,
-        transition_id=None,
-        now=now,
-    )
+    await referrals.record_submission(db_session=db_session, node=node, referral=referral, now=now)
 
 
 async def _held_for(

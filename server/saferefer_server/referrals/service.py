@@ -446,42 +446,7 @@ async def create(
         erased_at=None,
         erasure_reason=None,
     )
-    db_session.add(referral)
-    await db_session.flush()
-    for consent_id in referral.consent_ids:
-        db_session.add(ReferralConsent(referral_id=referral.id, consent_id=consent_id))
-    db_session.add(
-        ReferralTransition(
-            id=uuid7(),
-            referral_id=referral.id,
-            from_state=None,
-            to_state=referral.state,
-            actor=states.SENDER,
-            actor_org=principal.org_id,
-            reason=None,
-            note=None,
-            caused_by=None,
-            at=now,
-        )
-    )
-    await audit.append(
-        db_session=db_session,
-        node_id=node.node_id,
-        actor_org=principal.org_id,
-        action="referral.created",
-        object_type="referral",
-        object_id=referral.id,
-        counterparty_org=referral.recipient_org,
-    )
-    await announce(
-        db_session=db_session,
-        node=node,
-        referral=referral,
-        event_type="org.saferefer.referral.submitted",
-        previous_state=None,
-        transition_id=None,
-        now=now,
-    )
+    await record_submission(db_session=db_session, node=node, referral=referral, now=now)
     if not is_local(referral, "recipient", node):
         await peer_hooks["deliver"](
             db_session=db_session,
@@ -1242,3 +1207,49 @@ async def acknowledge_erasure(
         )
     await db_session.commit()
     return record
+
+
+async def record_submission(
+    *, db_session: AsyncSession, node: NodeContext, referral: Referral, now: datetime
+) -> None:
+    """Store a new referral with its consent links, initial transition, audit entry and event.
+
+    Shared by local creation and by referrals arriving from a peer node, so both leave the
+    same trail.
+    """
+    db_session.add(referral)
+    await db_session.flush()
+    for consent_id in referral.consent_ids:
+        db_session.add(ReferralConsent(referral_id=referral.id, consent_id=consent_id))
+    db_session.add(
+        ReferralTransition(
+            id=uuid7(),
+            referral_id=referral.id,
+            from_state=None,
+            to_state=referral.state,
+            actor=states.SENDER,
+            actor_org=referral.sender_org,
+            reason=None,
+            note=None,
+            caused_by=None,
+            at=now,
+        )
+    )
+    await audit.append(
+        db_session=db_session,
+        node_id=node.node_id,
+        actor_org=referral.sender_org,
+        action="referral.created",
+        object_type="referral",
+        object_id=referral.id,
+        counterparty_org=referral.recipient_org,
+    )
+    await announce(
+        db_session=db_session,
+        node=node,
+        referral=referral,
+        event_type="org.saferefer.referral.submitted",
+        previous_state=None,
+        transition_id=None,
+        now=now,
+    )
