@@ -57,6 +57,28 @@ def test_catalogue_data_matches_rule_annotations(
     )
 
 
+def test_findings_module_matches_catalogue(
+    catalogue_tool: ModuleType, annotations_catalogue: dict[str, dict[str, Any]]
+) -> None:
+    on_disk = (POLICIES / "saferefer" / "findings" / "findings.rego").read_text(encoding="utf-8")
+    assert on_disk == catalogue_tool.findings_module(annotations_catalogue), (
+        "run .venv/bin/python policies/tools/catalogue.py"
+    )
+
+
+def test_findings_module_reads_every_catalogued_rule_by_constant_path(
+    annotations_catalogue: dict[str, dict[str, Any]],
+) -> None:
+    text = (POLICIES / "saferefer" / "findings" / "findings.rego").read_text(encoding="utf-8")
+    for code, entry in annotations_catalogue.items():
+        scope = f"overlays.{entry['overlay']}" if "overlay" in entry else (
+            f"saferefer.rules.{entry['family']}"
+        )
+        assert f"data.{scope}.{code}" in text, code
+    assert "data.saferefer.rules[" not in text
+    assert "data.overlays[" not in text
+
+
 def test_violation_codes_codelist_matches_rule_annotations(
     catalogue_tool: ModuleType, annotations_catalogue: dict[str, dict[str, Any]]
 ) -> None:

@@ -9,10 +9,6 @@
 #   more slowly than rules and builtins, so hot paths use rules and data lookups, not functions.
 package saferefer.facts
 
-codes := data.saferefer.codes
-
-matrix := data.saferefer.matrix
-
 # Timestamps are RFC 3339 UTC with a "Z" suffix (policy-input schema). Comparing their first
 # 19 characters compares them at second resolution without time builtins, which rego-cpp lacks.
 instant(timestamp) := substring(timestamp, 0, 19)
@@ -37,7 +33,7 @@ recipient_roles := {role | some role in input.recipient.roles}
 
 sender_roles := {role | some role in input.sender.roles}
 
-purpose_kind := codes.purposes[input.purpose].kind
+purpose_kind := data.saferefer.codes.purposes[input.purpose].kind
 
 # R26: an uncertain age that may be a child's triggers every child rule.
 child if input.subject.age_status in {"child", "unknown_possible_child"}
@@ -46,32 +42,32 @@ cross_border if input.sender.country != input.recipient.country
 
 recipient_enforcement if {
 	some role in input.recipient.roles
-	codes.roles[role].enforcement
+	data.saferefer.codes.roles[role].enforcement
 }
 
 recipient_monitoring if {
 	some role in input.recipient.roles
-	codes.roles[role].monitoring
+	data.saferefer.codes.roles[role].monitoring
 }
 
 recipient_public_authority if {
 	some role in input.recipient.roles
-	codes.roles[role].public_authority
+	data.saferefer.codes.roles[role].public_authority
 }
 
 sender_enforcement if {
 	some role in input.sender.roles
-	codes.roles[role].enforcement
+	data.saferefer.codes.roles[role].enforcement
 }
 
 sender_public_authority if {
 	some role in input.sender.roles
-	codes.roles[role].public_authority
+	data.saferefer.codes.roles[role].public_authority
 }
 
 support_sender if {
 	some role in input.sender.roles
-	codes.roles[role].group == "support"
+	data.saferefer.codes.roles[role].group == "support"
 }
 
 police_or_prosecutor_recipient if count(recipient_roles & {"police", "prosecutor"}) > 0
@@ -94,11 +90,11 @@ origin_authority if {
 # A transfer from the EEA to a country where the GDPR does not apply (R23).
 third_country_transfer if {
 	cross_border
-	codes.eea[input.sender.country]
+	data.saferefer.codes.eea[input.sender.country]
 	not recipient_in_eea
 }
 
-recipient_in_eea if codes.eea[input.recipient.country]
+recipient_in_eea if data.saferefer.codes.eea[input.recipient.country]
 
 protection_window if input.context.reflection_period.active
 
@@ -126,7 +122,7 @@ return_safeguarded if {
 # sets of whole consent objects are costly to hash in rego-cpp.
 enforcement_recorded contains i if {
 	some i, consent in input.consents
-	codes.roles[consent.recorded_by.role].enforcement
+	data.saferefer.codes.roles[consent.recorded_by.role].enforcement
 }
 
 # R6: only an active consent inside its validity window covers anything; no expiry, no cover.
@@ -190,7 +186,7 @@ names_recipient_org if {
 
 # The roles in which the recipient acts for this purpose; all its roles when none fits
 # (R32 then denies anyway).
-fitting_roles := recipient_roles & {role | some role in matrix.purpose_roles[input.purpose]}
+fitting_roles := recipient_roles & {role | some role in data.saferefer.matrix.purpose_roles[input.purpose]}
 
 acting_roles := fitting_roles if count(fitting_roles) > 0
 
@@ -204,7 +200,7 @@ columns contains column if {
 	not embassy
 	cross_border
 	some role in acting_roles
-	column := matrix.foreign_columns[role]
+	column := data.saferefer.matrix.foreign_columns[role]
 }
 
 columns contains role if {
@@ -225,7 +221,7 @@ ranks := data.saferefer.ranks.adult if not child
 ranked contains [category, column, rank] if {
 	some category in requested
 	some column in columns
-	rank := object.get(ranks, [column, category], matrix.levels.N)
+	rank := object.get(ranks, [column, category], data.saferefer.matrix.levels.N)
 }
 
 # The most restrictive cell over the applicable columns.
@@ -239,7 +235,7 @@ category_rank[category] := max(ranks) if {
 conditions contains [category, condition] if {
 	some category in requested
 	some column in columns
-	some condition in matrix.conditions[category][column]
+	some condition in data.saferefer.matrix.conditions[category][column]
 }
 
 met contains "own_application" if purpose_kind == "status_application"
@@ -264,5 +260,5 @@ met contains "purpose_labour_claim" if input.purpose == "labour_rights_claim"
 matrix_obligations contains obligation if {
 	some category in requested
 	some column in columns
-	obligation := matrix.obligations[category][column]
+	obligation := data.saferefer.matrix.obligations[category][column]
 }

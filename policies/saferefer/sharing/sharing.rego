@@ -13,10 +13,6 @@
 # entrypoint: true
 package saferefer.sharing
 
-index := data.saferefer.catalogue.index
-
-templates := data.saferefer.catalogue.templates
-
 default allow := false
 
 # R30: allow only a known action with no base and no overlay violation left.
@@ -33,47 +29,11 @@ decision := {
 	"obligations": obligations,
 }
 
-# A violation rule is true (index *_flags), or a set of the data categories it objects to
-# (index *_sets). Each catalogued rule is looked up once; every later step reads the codes
-# found, never the rules again.
-base_found[code] := [] if {
-	some pair in index.base_flags
-	family := pair[0]
-	code := pair[1]
-	data.saferefer.rules[family][code] == true
-}
+# What every catalogued rule found, each rule read once by its constant path (the generated
+# package saferefer.findings): code -> [] for a flag, or the sorted categories objected to.
+base_found := data.saferefer.findings.base
 
-base_found[code] := categories if {
-	some pair in index.base_sets
-	family := pair[0]
-	code := pair[1]
-	value := data.saferefer.rules[family][code]
-	count(value) > 0
-	categories := sort(value)
-}
-
-involved_countries := {country |
-	some party in ["sender", "recipient"]
-	country := input[party].country
-}
-
-overlay_found[code] := [] if {
-	some pair in index.overlay_flags
-	country := pair[0]
-	country in involved_countries
-	code := pair[1]
-	data.overlays[country][code] == true
-}
-
-overlay_found[code] := categories if {
-	some pair in index.overlay_sets
-	country := pair[0]
-	country in involved_countries
-	code := pair[1]
-	value := data.overlays[country][code]
-	count(value) > 0
-	categories := sort(value)
-}
+overlay_found := data.saferefer.findings.overlay
 
 found := object.union(base_found, overlay_found)
 
@@ -85,15 +45,15 @@ justification_text[rule] := concat(" | ", texts) if {
 
 # A SHOULD finding with a documented justification becomes an obligation (RIGHTS.md levels).
 justified contains code if {
-	some pair in index.should_violations
+	some pair in data.saferefer.catalogue.index.should_violations
 	code := pair[0]
 	found[code]
 	justification_text[pair[1]]
 }
 
-base_codes := [code | some pair in index.base_violations; code := pair[1]; base_found[code]]
+base_codes := [code | some pair in data.saferefer.catalogue.index.base_violations; code := pair[1]; base_found[code]]
 
-overlay_codes := [code | some pair in index.overlay_violations; code := pair[1]; overlay_found[code]]
+overlay_codes := [code | some pair in data.saferefer.catalogue.index.overlay_violations; code := pair[1]; overlay_found[code]]
 
 base_blocking := {code | some code in base_codes; not code in justified}
 
@@ -101,29 +61,16 @@ overlay_blocking := {code | some code in overlay_codes; not code in justified}
 
 blocking := sort(base_blocking | overlay_blocking)
 
-fired_obligations contains code if {
-	some pair in index.base_obligations
-	family := pair[0]
-	code := pair[1]
-	data.saferefer.rules[family][code] == true
-}
-
-fired_obligations contains code if {
-	some pair in index.overlay_obligations
-	country := pair[0]
-	country in involved_countries
-	code := pair[1]
-	data.overlays[country][code] == true
-}
+fired_obligations := data.saferefer.findings.obligations
 
 # The violation and obligation objects are the catalogue's templates, with the categories
 # found or the justification given added.
-violation[code] := templates.violations[code] if {
+violation[code] := data.saferefer.catalogue.templates.violations[code] if {
 	some code in blocking
 	count(found[code]) == 0
 }
 
-violation[code] := object.union(templates.violations[code], {"categories": categories}) if {
+violation[code] := object.union(data.saferefer.catalogue.templates.violations[code], {"categories": categories}) if {
 	some code in blocking
 	categories := found[code]
 	count(categories) > 0
@@ -131,12 +78,12 @@ violation[code] := object.union(templates.violations[code], {"categories": categ
 
 violations := [entry | some code in blocking; entry := violation[code]]
 
-obligation[code] := templates.obligations[code] if {
+obligation[code] := data.saferefer.catalogue.templates.obligations[code] if {
 	some code in fired_obligations
 }
 
-obligation[code] := object.union(templates.obligations[code], {"justification": text}) if {
-	some pair in index.should_violations
+obligation[code] := object.union(data.saferefer.catalogue.templates.obligations[code], {"justification": text}) if {
+	some pair in data.saferefer.catalogue.index.should_violations
 	code := pair[0]
 	code in justified
 	text := justification_text[pair[1]]

@@ -172,3 +172,23 @@ test_child_cross_border_needs_assessments if {
 	allowed := sharing.decision with input as fx.patched(inp, {"context": fx.return_context})
 	allowed.allow
 }
+
+# Every decision vector (policies/vectors/*/vectors.json, which `opa test policies/` loads as
+# data.vectors) decides as it expects; findings are compared as sets, their order carries no
+# meaning. The count guards against a run that loaded no vectors and so compared nothing.
+test_every_decision_vector_decides_as_expected if {
+	vectors := [[scenario, vector] | some scenario, document in data.vectors; some vector in document.vectors]
+	count(vectors) >= 200
+	mismatched := [sprintf("%s/%s", [pair[0], pair[1].name]) | some pair in vectors; not decides_as_expected(pair[1])]
+	mismatched == []
+}
+
+decides_as_expected(vector) if {
+	d := sharing.decision with input as vector.input
+	d.allow == vector.expected.allow
+	as_set(d.violations) == as_set(vector.expected.violations)
+	as_set(d.obligations) == as_set(vector.expected.obligations)
+	as_set(d.permitted_categories) == as_set(vector.expected.permitted_categories)
+}
+
+as_set(items) := {item | some item in items}

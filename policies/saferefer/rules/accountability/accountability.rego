@@ -9,9 +9,9 @@ import data.saferefer.facts
 
 # Negating a rule, not a ref with an input key: OPA hoists `input.x` out of `not data.y[input.x]`,
 # which makes the negation undefined instead of true when input.x is missing.
-known_action if facts.codes.actions[input.action]
+known_action if data.saferefer.codes.actions[input.action]
 
-known_purpose if facts.codes.purposes[input.purpose]
+known_purpose if data.saferefer.codes.purposes[input.purpose]
 
 statistics_action if input.action == "statistics.read"
 
@@ -55,7 +55,7 @@ unknown_purpose if {
 unknown_role if {
 	some party in ["sender", "recipient"]
 	some role in input[party].roles
-	not facts.codes.roles[role]
+	not data.saferefer.codes.roles[role]
 }
 
 # METADATA
@@ -68,7 +68,7 @@ unknown_role if {
 #   fr: Catégories de données hors de la liste
 unknown_category contains category if {
 	some category in facts.requested
-	not facts.codes.categories[category]
+	not data.saferefer.codes.categories[category]
 }
 
 # METADATA

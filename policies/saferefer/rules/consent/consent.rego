@@ -90,7 +90,7 @@ consent_recorded_by_enforcement if {
 special_category_not_explicit contains category if {
 	facts.disclosure
 	some category in facts.requested
-	facts.codes.categories[category].special
+	data.saferefer.codes.categories[category].special
 	not category in facts.explicit_categories
 }
 
@@ -106,7 +106,7 @@ special_category_not_strictly_necessary contains category if {
 	facts.disclosure
 	facts.police_or_prosecutor_recipient
 	some category in facts.requested
-	facts.codes.categories[category].special
+	data.saferefer.codes.categories[category].special
 	not input.payload_flags.strictly_necessary
 }
 

@@ -69,7 +69,7 @@ return_safeguards_missing contains category if {
 	facts.disclosure
 	not facts.origin_authority
 	some category in facts.requested
-	facts.category_rank[category] == facts.matrix.levels.R
+	facts.category_rank[category] == data.saferefer.matrix.levels.R
 	not facts.return_safeguarded
 }
 
@@ -101,7 +101,7 @@ asylum_application_disclosed if {
 	input.payload_flags.reveals_asylum_application
 }
 
-lawful_transfer if facts.codes.adequate[input.recipient.country]
+lawful_transfer if data.saferefer.codes.adequate[input.recipient.country]
 
 lawful_transfer if input.context.transfer.adequacy_decision
 

@@ -21,7 +21,7 @@ protective_roles := {"ngo_service_provider", "shelter", "social_services", "chil
 category_not_permitted contains category if {
 	facts.disclosure
 	some category in facts.requested
-	facts.category_rank[category] == facts.matrix.levels.N
+	facts.category_rank[category] == data.saferefer.matrix.levels.N
 }
 
 # METADATA
@@ -35,7 +35,7 @@ category_not_permitted contains category if {
 category_condition_unmet contains category if {
 	facts.disclosure
 	some [category, condition] in facts.conditions
-	facts.category_rank[category] < facts.matrix.levels.N
+	facts.category_rank[category] < data.saferefer.matrix.levels.N
 	not condition in facts.met
 }
 
@@ -54,7 +54,7 @@ category_not_needed_for_purpose contains category if {
 }
 
 # A function, so that a missing purpose makes every category unneeded in OPA and rego-cpp alike.
-needed_for_purpose(category) if category in facts.matrix.purpose_categories[input.purpose]
+needed_for_purpose(category) if category in data.saferefer.matrix.purpose_categories[input.purpose]
 
 # METADATA
 # title: This action carries no personal data
@@ -83,7 +83,7 @@ assistance_data_used_against_subject if {
 	collected_for_support
 }
 
-collected_for_support if facts.codes.purposes[input.context.collected_for].kind == "support"
+collected_for_support if data.saferefer.codes.purposes[input.context.collected_for].kind == "support"
 
 collected_for_support if facts.purpose_kind == "support"
 
@@ -165,7 +165,7 @@ recipient_role_not_permitted if {
 }
 
 permitted_recipient if {
-	some role in facts.matrix.purpose_roles[input.purpose]
+	some role in data.saferefer.matrix.purpose_roles[input.purpose]
 	role in facts.recipient_roles
 }
 

@@ -41,7 +41,7 @@ statistics_not_aggregate if {
 statistics_small_cell if {
 	input.action == "statistics.read"
 	input.context.statistics.min_cell_size > 0
-	input.context.statistics.min_cell_size < facts.matrix.min_cell_size
+	input.context.statistics.min_cell_size < data.saferefer.matrix.min_cell_size
 }
 
 # METADATA

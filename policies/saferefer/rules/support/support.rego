@@ -45,9 +45,9 @@ bundled_consent if {
 	some consent in input.consents
 	some grant in consent.grants
 	some support in grant.purposes
-	facts.codes.purposes[support].kind == "support"
+	data.saferefer.codes.purposes[support].kind == "support"
 	some enforcement in grant.purposes
-	facts.codes.purposes[enforcement].kind == "enforcement"
+	data.saferefer.codes.purposes[enforcement].kind == "enforcement"
 }
 
 bundled_consent if {
@@ -57,7 +57,7 @@ bundled_consent if {
 	some support_grant in consent.grants
 	facts.names_recipient(support_grant)
 	some enforcement_grant in consent.grants
-	facts.codes.roles[enforcement_grant.recipient.role].enforcement
+	data.saferefer.codes.roles[enforcement_grant.recipient.role].enforcement
 }
 
 # METADATA
