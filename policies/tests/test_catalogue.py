@@ -71,8 +71,10 @@ def test_findings_module_reads_every_catalogued_rule_by_constant_path(
 ) -> None:
     text = (POLICIES / "saferefer" / "findings" / "findings.rego").read_text(encoding="utf-8")
     for code, entry in annotations_catalogue.items():
-        scope = f"overlays.{entry['overlay']}" if "overlay" in entry else (
-            f"saferefer.rules.{entry['family']}"
+        scope = (
+            f"overlays.{entry['overlay']}"
+            if "overlay" in entry
+            else (f"saferefer.rules.{entry['family']}")
         )
         assert f"data.{scope}.{code}" in text, code
     assert "data.saferefer.rules[" not in text
