@@ -20,6 +20,7 @@ from saferefer_server.auth.service import principal_for_token
 from saferefer_server.auth.tokens import TokenError
 from saferefer_server.core.idempotency import mark_effects
 from saferefer_server.core.problems import unauthorized
+from saferefer_server.db.session import read_phase
 from saferefer_server.policy import PolicyEngine
 from saferefer_server.settings import Settings
 
@@ -75,9 +76,11 @@ async def get_current_org(
 ) -> Principal:
     token = bearer_token(request)
     try:
-        principal = await principal_for_token(
-            db_session=db_session, settings=settings, keys=keys, token=token
-        )
+        # A read of its own: on SQLite it never waits for, or holds, the write lock.
+        async with read_phase(db_session):
+            principal = await principal_for_token(
+                db_session=db_session, settings=settings, keys=keys, token=token
+            )
     except TokenError as exc:
         raise unauthorized(str(exc)) from exc
     request.state.org_id = principal.org_id

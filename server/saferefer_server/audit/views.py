@@ -10,6 +10,7 @@ from saferefer_server.audit import service
 from saferefer_server.audit.ids import cursor_int, rfc3339
 from saferefer_server.core.cursors import encode_cursor
 from saferefer_server.db.base import utcnow
+from saferefer_server.db.session import read_phase
 from saferefer_server.deps import CurrentOrg, SessionDep
 
 router = APIRouter(tags=["audit"])
@@ -23,9 +24,10 @@ async def list_audit_entries(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     after_seq = cursor_int(cursor, "seq") if cursor is not None else 0
-    entries = await service.list_for_org(
-        db_session=db_session, org_id=principal.org_id, after_seq=after_seq, limit=limit + 1
-    )
+    async with read_phase(db_session):
+        entries = await service.list_for_org(
+            db_session=db_session, org_id=principal.org_id, after_seq=after_seq, limit=limit + 1
+        )
     page, more = entries[:limit], len(entries) > limit
     return {
         "items": [service.entry_document(e) for e in page],
@@ -35,7 +37,8 @@ async def list_audit_entries(
 
 @router.get("/v1/audit/verify", operation_id="verifyAuditChain")
 async def verify_audit_chain(db_session: SessionDep, principal: CurrentOrg) -> dict[str, Any]:
-    result = await service.verify_chain(db_session=db_session)
+    async with read_phase(db_session):
+        result = await service.verify_chain(db_session=db_session)
     return verification_document(result)
 
 

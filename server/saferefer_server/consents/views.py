@@ -13,6 +13,7 @@ from saferefer_server.consents import service
 from saferefer_server.consents.models import Consent
 from saferefer_server.core.cursors import encode_cursor
 from saferefer_server.db.base import utcnow
+from saferefer_server.db.session import read_phase
 from saferefer_server.deps import CurrentOrg, SessionDep
 from saferefer_server.domain_spec import entry, validate_or_422
 from saferefer_server.organisations.models import Organisation
@@ -70,14 +71,15 @@ async def list_consents(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     after_id = cursor_str(cursor, "id") if cursor is not None else None
-    rows = await service.list_visible(
-        db_session=db_session,
-        principal=principal,
-        after_id=after_id,
-        limit=limit + 1,
-        status=status,
-        now=utcnow(),
-    )
+    async with read_phase(db_session):
+        rows = await service.list_visible(
+            db_session=db_session,
+            principal=principal,
+            after_id=after_id,
+            limit=limit + 1,
+            status=status,
+            now=utcnow(),
+        )
     page, now = rows[:limit], utcnow()
     response.headers.update(NO_STORE)
     return {

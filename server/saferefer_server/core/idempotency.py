@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from saferefer_server.auth.tokens import TokenError, check_access_token
 from saferefer_server.core.models import IdempotencyRecord
 from saferefer_server.core.problems import ProblemError, instance_of, problem_response
+from saferefer_server.db.session import in_read_phase
 from saferefer_server.organisations.models import Organisation
 from saferefer_server.settings import Settings
 
@@ -82,6 +83,8 @@ def mark_effects(db_session: AsyncSession) -> None:
         return
 
     def before_commit(session: Session) -> None:
+        if in_read_phase():
+            return  # a read phase changed nothing: the claim's effects are still to come
         session.execute(
             update(IdempotencyRecord)
             .where(IdempotencyRecord.org_id == claim.org_id, IdempotencyRecord.key == claim.key)

@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from saferefer_server.core import metrics
@@ -33,6 +34,31 @@ def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "<unmatched>"
+
+
+def _database_busy(exc: BaseException) -> bool:
+    """SQLite's write lock was not had within the busy timeout: nothing was written (the
+    transaction rolled back), so the client may simply retry."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def _busy_problem() -> ProblemError:
+    return ProblemError(
+        503,
+        "service-unavailable",
+        "Service unavailable",
+        "the node's database is busy; nothing was changed, retry after the indicated delay",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _internal_problem() -> ProblemError:
+    return ProblemError(
+        500,
+        "internal-error",
+        "Internal error",
+        "the node failed to answer this request; the failure is logged",
+    )
 
 
 class RequestContextMiddleware:
@@ -73,18 +99,17 @@ class RequestContextMiddleware:
             else:
                 await self._call_limited(scope, receive, send_with_id, request_id)
         except Exception as exc:
-            log.error("unhandled exception", exc_info=exc, extra={"path": scope.get("path")})
+            busy = _database_busy(exc)
+            if busy:
+                log.warning("database busy", extra={"path": scope.get("path")})
+            else:
+                log.error("unhandled exception", exc_info=exc, extra={"path": scope.get("path")})
             if not response_started:
                 await self._send_problem(
                     scope,
                     receive,
                     send_with_id,
-                    ProblemError(
-                        500,
-                        "internal-error",
-                        "Internal error",
-                        "the node failed to answer this request; the failure is logged",
-                    ),
+                    _busy_problem() if busy else _internal_problem(),
                     request_id,
                 )
         finally:

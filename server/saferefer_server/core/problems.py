@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://saferefer.org/problems/"
@@ -209,7 +210,26 @@ async def _http_error_handler(request: Request, exc: Exception) -> Response:
         detail = f"no resource at {request.url.path}"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return render(request, problem_for_status(exc.status_code, detail, **headers))
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path serves (RFC 9110 §15.5.6). Starlette's 405 names only the methods of
+    the first route that matched the path, while FastAPI registers one route per operation, so
+    each method is tried against the whole routing table (routes' public `matches`)."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

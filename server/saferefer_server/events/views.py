@@ -14,6 +14,7 @@ from saferefer_server.audit import service as audit
 from saferefer_server.audit.ids import cursor_str, no_such, rfc3339
 from saferefer_server.core.cursors import encode_cursor
 from saferefer_server.core.problems import ProblemError
+from saferefer_server.db.session import read_phase
 from saferefer_server.deps import CurrentOrg, SessionDep, SettingsDep
 from saferefer_server.domain_spec import validate_or_422
 from saferefer_server.events import service
@@ -38,13 +39,13 @@ async def list_events(
     after_seq = min(int(after), MAX_SEQUENCE) if after is not None else 0
     deadline = time.monotonic() + wait
     while True:
-        events = await service.read_feed(
-            db_session=db_session, org_id=principal.org_id, after_seq=after_seq, limit=limit
-        )
+        # Each poll is a read phase of its own, ended before waiting.
+        async with read_phase(db_session):
+            events = await service.read_feed(
+                db_session=db_session, org_id=principal.org_id, after_seq=after_seq, limit=limit
+            )
         items = [service.cloudevent(e) for e in events]
         last = events[-1].seq if events else after_seq
-        # End the read transaction before waiting: on SQLite it holds the write lock.
-        await db_session.rollback()
         if items or time.monotonic() >= deadline:
             break
         await asyncio.sleep(LONG_POLL_INTERVAL_S)
@@ -166,9 +167,10 @@ async def list_subscriptions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     after_id = cursor_str(cursor, "id") if cursor is not None else None
-    rows = await service.list_subscriptions(
-        db_session=db_session, org_id=principal.org_id, after_id=after_id, limit=limit + 1
-    )
+    async with read_phase(db_session):
+        rows = await service.list_subscriptions(
+            db_session=db_session, org_id=principal.org_id, after_id=after_id, limit=limit + 1
+        )
     page = rows[:limit]
     return {
         "items": [_subscription_document(s) for s in page],
@@ -191,7 +193,9 @@ async def _own_subscription(
 async def get_subscription(
     db_session: SessionDep, principal: CurrentOrg, subscription_id: str
 ) -> dict[str, Any]:
-    return _subscription_document(await _own_subscription(db_session, principal, subscription_id))
+    async with read_phase(db_session):
+        subscription = await _own_subscription(db_session, principal, subscription_id)
+    return _subscription_document(subscription)
 
 
 @router.delete(

@@ -11,6 +11,7 @@ from saferefer._resources import spec_dir
 
 from saferefer_server.core.cursors import decode_cursor, encode_cursor
 from saferefer_server.core.problems import ProblemError, not_found
+from saferefer_server.db.session import read_phase
 from saferefer_server.deps import CurrentOrg, SessionDep
 from saferefer_server.organisations import service
 from saferefer_server.organisations.models import ORG_ID_PATTERN, OrganisationPublic
@@ -51,9 +52,15 @@ async def list_organisations(
     _require_code("role", role, "roles")
     _require_code("country", country, "countries")
     after_id = decode_cursor(cursor, keys={"id"})["id"] if cursor else None
-    page, more = await service.search(
-        db_session=db_session, role=role, country=country, name=name, after_id=after_id, limit=limit
-    )
+    async with read_phase(db_session):
+        page, more = await service.search(
+            db_session=db_session,
+            role=role,
+            country=country,
+            name=name,
+            after_id=after_id,
+            limit=limit,
+        )
     return {
         "items": [OrganisationPublic.model_validate(org).model_dump(mode="json") for org in page],
         "next_cursor": encode_cursor({"id": page[-1].id}) if more and page else None,
@@ -66,7 +73,8 @@ async def get_organisation(
     _caller: CurrentOrg,
     org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)],
 ) -> dict[str, Any]:
-    org = await service.get(db_session=db_session, org_id=org_id)
+    async with read_phase(db_session):
+        org = await service.get(db_session=db_session, org_id=org_id)
     if org is None:
         raise not_found(f"no organisation {org_id} in this node's directory")
     return OrganisationPublic.model_validate(org).model_dump(mode="json")

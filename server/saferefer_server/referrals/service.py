@@ -28,6 +28,7 @@ from saferefer_server.consents.models import STATUS_WITHDRAWN, Consent, Withdraw
 from saferefer_server.core import metrics
 from saferefer_server.core.problems import ProblemError, not_found
 from saferefer_server.db.base import utcnow
+from saferefer_server.db.session import read_phase
 from saferefer_server.domain_spec import codelist
 from saferefer_server.events import service as events
 from saferefer_server.organisations.models import Organisation
@@ -340,11 +341,11 @@ async def create(
     consent row locks are held while the engine works.
     """
     now = utcnow()
-    snapshot = await plan_send(
-        db_session=db_session, principal=principal, body=body, now=now, node=node
-    )
+    async with read_phase(db_session):
+        snapshot = await plan_send(
+            db_session=db_session, principal=principal, body=body, now=now, node=node
+        )
     signature, signed_by = _verify_or_sign_payload(body=body, sender=snapshot.sender, node=node)
-    await db_session.commit()  # ends the read transaction (nothing was written)
     referral_id = uuid7()
     early = await engine.decide(snapshot.policy_input)
     # Loaded rows must be read again, not served from the identity map as they were.

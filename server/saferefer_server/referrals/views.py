@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from saferefer_server.audit.ids import cursor_str, no_such
 from saferefer_server.core.cursors import encode_cursor
+from saferefer_server.db.session import read_phase
 from saferefer_server.deps import CurrentOrg, PolicyEngineDep, SessionDep
 from saferefer_server.domain_spec import validate_or_422
 from saferefer_server.referrals import service
@@ -60,14 +61,15 @@ async def list_referrals(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     before_id = cursor_str(cursor, "id") if cursor is not None else None
-    rows = await service.list_box(
-        db_session=db_session,
-        principal=principal,
-        box=box,
-        before_id=before_id,
-        limit=limit + 1,
-        state=state,
-    )
+    async with read_phase(db_session):
+        rows = await service.list_box(
+            db_session=db_session,
+            principal=principal,
+            box=box,
+            before_id=before_id,
+            limit=limit + 1,
+            state=state,
+        )
     page = rows[:limit]
     response.headers.update(NO_STORE)
     return {
@@ -137,15 +139,16 @@ async def list_referral_transitions(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    referral = await service.get_for_party(
-        db_session=db_session, principal=principal, referral_id=referral_id
-    )
-    if referral is None:
-        raise no_such("referral", referral_id)
-    after_id = cursor_str(cursor, "id") if cursor is not None else None
-    rows = await service.list_transitions(
-        db_session=db_session, referral=referral, after_id=after_id, limit=limit + 1
-    )
+    async with read_phase(db_session):
+        referral = await service.get_for_party(
+            db_session=db_session, principal=principal, referral_id=referral_id
+        )
+        if referral is None:
+            raise no_such("referral", referral_id)
+        after_id = cursor_str(cursor, "id") if cursor is not None else None
+        rows = await service.list_transitions(
+            db_session=db_session, referral=referral, after_id=after_id, limit=limit + 1
+        )
     page = rows[:limit]
     return {
         "items": [service.transition_document(t) for t in page],

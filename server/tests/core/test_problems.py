@@ -70,6 +70,23 @@ async def test_wrong_method_is_method_not_allowed_problem(client: httpx.AsyncCli
     assert response.headers["allow"] == "GET"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/v1/referrals", "GET, POST"),
+        ("PUT", "/v1/referrals", "GET, POST"),
+        ("PUT", "/v1/subscriptions/01937a2e-0000-7000-8000-000000000001", "DELETE, GET"),
+        ("DELETE", "/v1/referrals/01937a2e-0000-7000-8000-000000000001/transitions", "GET, POST"),
+    ],
+)
+async def test_method_not_allowed_lists_every_method_of_the_path(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
+    assert_problem(response, 405, "method-not-allowed")
+    assert response.headers["allow"] == allowed
+
+
 async def test_body_validation_error_points_at_the_field(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
