@@ -1,0 +1,85 @@
+"""SQLite transactions: reads never queue for the write lock; a lock not had in time is a 503.
+
+A second, plain sqlite3 connection holds the write lock (`BEGIN IMMEDIATE`), as a long write of
+another worker would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from saferefer_server.consents.models import Consent
+from saferefer_server.db import session as db_session_module
+from saferefer_server.referrals.testing import consent_body, grant
+from saferefer_server.testing import TestNode, asgi_client, seed_demo
+
+NGO = "urn:saferefer:org:NL:demo-ngo"
+SHELTER = "urn:saferefer:org:NL:demo-shelter"
+
+
+@pytest.fixture
+def database_url(sqlite_database_url: str) -> str:
+    return sqlite_database_url
+
+
+@contextlib.asynccontextmanager
+async def write_lock_held(database_url: str) -> AsyncIterator[None]:
+    # Taken in a thread: the node's own tasks (workers) may hold the lock for a moment and need
+    # the event loop to release it.
+    holder = sqlite3.connect(
+        str(make_url(database_url).database), isolation_level=None, check_same_thread=False
+    )
+    await asyncio.to_thread(holder.execute, "BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+async def test_reads_answer_while_another_connection_holds_the_write_lock(
+    node: TestNode, database_url: str
+) -> None:
+    ngo, shelter = await node.auth(NGO), await node.auth(SHELTER)  # tokens are written
+    async with write_lock_held(database_url):
+        reads = [
+            node.client.get("/v1/referrals", params={"box": "inbox"}, headers=shelter),
+            node.client.get("/v1/consents", headers=ngo),
+            node.client.get("/v1/organisations", headers=ngo),
+            node.client.get("/v1/events", headers=shelter),
+            node.client.get("/v1/audit", headers=ngo),
+        ]
+        # The busy timeout is 15 s: a read that queued for the lock would not answer in 5.
+        responses = await asyncio.wait_for(asyncio.gather(*reads), timeout=5)
+    assert [r.status_code for r in responses] == [200] * len(reads)
+
+
+async def test_write_that_cannot_get_the_lock_answers_503_and_changes_nothing(
+    app_factory: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_session_module, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    app = await app_factory()
+    credentials = await seed_demo(app)
+    async with asgi_client(app) as client:
+        node = TestNode(app=app, client=client, credentials=credentials)
+        ngo = await node.auth(NGO)
+        body = consent_body(grants=[grant(org_id=SHELTER)])
+        async with write_lock_held(database_url):
+            response = await client.post("/v1/consents", json=body, headers=ngo)
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["type"] == "https://saferefer.org/problems/service-unavailable"
+        async with app.state.sessionmaker() as db_session:
+            assert await db_session.scalar(select(func.count()).select_from(Consent)) == 0
+        # Once the lock is free, the same request goes through.
+        retried = await client.post("/v1/consents", json=body, headers=ngo)
+        assert retried.status_code == 201, retried.text
