@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
-
 from saferefer_server.consents.models import Consent
 from saferefer_server.db import session as db_session_module
 from saferefer_server.referrals.testing import consent_body, grant
 from saferefer_server.testing import TestNode, asgi_client, seed_demo
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 NGO = "urn:saferefer:org:NL:demo-ngo"
 SHELTER = "urn:saferefer:org:NL:demo-shelter"
