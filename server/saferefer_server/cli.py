@@ -7,6 +7,7 @@
     saferefer-server seed-demo [--credentials-dir DIR]           demo directory (development only)
     saferefer-server keys rotate                                 new node signing key
     saferefer-server audit verify                                recompute the audit hash chain
+    saferefer-server federation authority-key|node-entry|sign-trust-list|outbox   (federation/cli.py)
 
 Configuration comes from `SAFEREFER_*` environment variables (see `settings.py`). Exit status: 0
 success, 1 the command failed (e.g. a broken audit chain), 2 bad usage or configuration.
@@ -284,6 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     audit_commands.add_parser("verify", help="recompute the hash chain").set_defaults(
         handler=cmd_audit_verify
+    )
+
+    from saferefer_server.federation import cli as federation_cli
+
+    federation_cli.add_commands(
+        commands,
+        error=CommandError,
+        with_session=lambda work: _with_session(_settings(), work),
     )
     return parser
 
