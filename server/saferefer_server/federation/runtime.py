@@ -145,7 +145,9 @@ async def run(app: FastAPI, settings: FederationSettings | None = None) -> Async
         return
     app.state.federation = runtime
     await refresh_trust_list(runtime)
-    worker = DeliveryWorker(runtime=runtime, sessionmaker=app.state.sessionmaker)
+    worker = DeliveryWorker(
+        runtime=runtime, sessionmaker=app.state.sessionmaker, app_state=app.state
+    )
     stop_polling = asyncio.Event()
     poller = asyncio.create_task(
         poll_trust_list(runtime, stop_polling), name="federation-trust-list"

@@ -11,6 +11,9 @@ Guarantees, and how:
 - Order per referral: a message is not attempted while an older message for the same referral
   and peer is still pending, so a transition never overtakes the referral it moves.
 - Several workers (processes) on one database: the claim is a conditional UPDATE; only one wins.
+- A peer's final refusal is not silent: the domain's refusal handler for that message type (for
+  `referral.deliver`: the sender's referral becomes `declined`, reason `peer_refused`) runs in the
+  transaction that marks the message rejected.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +60,18 @@ _PERMANENT_REASONS = frozenset(
 )
 
 
+RefusalHandler = Callable[..., Awaitable[None]]
+_refusal_handlers: dict[str, RefusalHandler] = {}
+
+
+def register_refusal_handler(message_type: str, handler: RefusalHandler) -> None:
+    """The domain's effect of a peer's final refusal of one message type, called as
+    `handler(*, db_session, message, reason, app_state)` inside the transaction that marks the
+    message rejected (`reason`: the peer's reason code or HTTP status, never payload values).
+    It must not commit."""
+    _refusal_handlers[message_type] = handler
+
+
 class DeliveryOutcome:
     DELIVERED = "delivered"
     REJECTED = "rejected"
@@ -89,9 +105,11 @@ class DeliveryWorker:
         runtime: FederationRuntime,
         sessionmaker: async_sessionmaker[AsyncSession],
         http_client: httpx.AsyncClient | None = None,
+        app_state: Any = None,
     ) -> None:
         self.runtime = runtime
         self.sessionmaker = sessionmaker
+        self.app_state = app_state  # handed to refusal handlers (the node's settings and keys)
         self.owner = str(uuid.uuid4())
         self._http = http_client or httpx.AsyncClient(
             timeout=runtime.settings.delivery_timeout_s, follow_redirects=False
@@ -224,6 +242,7 @@ class DeliveryWorker:
                 OUTBOX_REJECTED,
                 document,
                 _error(response.status_code, problem_type, document),
+                refusal=reason if isinstance(reason, str) else f"HTTP {response.status_code}",
             )
         else:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), now=now)
@@ -237,10 +256,12 @@ class DeliveryWorker:
         status: str,
         document: dict[str, Any] | None,
         error: str | None,
+        refusal: str | None = None,
     ) -> None:
         now = datetime.now(UTC)
         await self._update(
             message,
+            refusal=refusal,
             status=status,
             attempts=message.attempts + 1,
             finished_at=now,
@@ -283,9 +304,13 @@ class DeliveryWorker:
             extra={"message_id": message.message_id, "attempts": attempts, "error": error},
         )
 
-    async def _update(self, message: FederationOutboxMessage, **values: Any) -> None:
+    async def _update(
+        self, message: FederationOutboxMessage, *, refusal: str | None = None, **values: Any
+    ) -> None:
+        """Record the attempt if this worker still holds the lease; on a final refusal, apply its
+        domain effect in the same transaction (both happen, or neither)."""
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(
+            result = await session.execute(
                 update(FederationOutboxMessage)
                 .where(
                     FederationOutboxMessage.message_id == message.message_id,
@@ -294,6 +319,12 @@ class DeliveryWorker:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+            still_ours = getattr(result, "rowcount", 0) == 1
+            handler = _refusal_handlers.get(message.message_type)
+            if still_ours and refusal is not None and handler and self.app_state is not None:
+                await handler(
+                    db_session=session, message=message, reason=refusal, app_state=self.app_state
+                )
 
 
 def _read_answer(response: httpx.Response) -> tuple[str | None, dict[str, Any] | None]:

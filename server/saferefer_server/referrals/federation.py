@@ -3,7 +3,8 @@
 Egress: a send to a contact point of a peer node is decided here as usual (with the peer's
 contact-point roles from the trust list) and, in the same transaction, queued as a
 `referral.deliver` message; transitions, erasure requests and acknowledgements about it follow
-as messages too. Ingress: the federation layer authenticates a peer's message, de-duplicates it
+as messages too; a peer's final refusal of the delivery declines the sender's referral
+(`peer_refused`). Ingress: the federation layer authenticates a peer's message, de-duplicates it
 and decides the ingress policy, then calls the handlers below inside its transaction; they store
 or change the local copy, audit it and put the events into the local organisations' feeds.
 """
@@ -30,12 +31,15 @@ from saferefer_server.federation.inbound import (
     register_inbound_handler,
     register_ingress_denial_recorder,
 )
+from saferefer_server.federation.worker import register_refusal_handler
 from saferefer_server.organisations.models import Organisation
 from saferefer_server.referrals import crypto, states
 from saferefer_server.referrals import service as referrals
 from saferefer_server.referrals.models import Referral, ReferralTransition
 from saferefer_server.referrals.node import node_context_of
 from saferefer_server.referrals.service import NodeContext
+
+PEER_REFUSED = "peer_refused"
 
 
 def _peer_node(referral: Referral, node: NodeContext) -> str:
@@ -219,6 +223,31 @@ async def _held_for(
             f"referral {message.referral_id} is not shared with {message.from_node}"
         )
     return referral
+
+
+async def on_delivery_refused(
+    *, db_session: AsyncSession, message: Any, reason: str, app_state: Any
+) -> None:
+    """The peer node finally refused a referral this node sent (its ingress policy, or the
+    message itself): the sender sees the referral `declined` with reason `peer_refused` (a
+    system transition, spec/codelists/referral-states.json) and the peer's reason code as note,
+    instead of a referral left `submitted` for ever."""
+    referral = await db_session.get(Referral, message.referral_id)
+    if referral is None or states.find(referral.state, "declined", states.SYSTEM) is None:
+        return  # gone, or already moved on (withdrawn, expired): nothing to decline
+    await referrals.move(
+        db_session=db_session,
+        referral=referral,
+        target="declined",
+        actor=states.SYSTEM,
+        actor_org=None,
+        reason=PEER_REFUSED,
+        note=f"refused by {message.to_node}: {reason}"[:500],
+        caused_by=None,
+        node=node_context_of(app_state),
+        now=utcnow(),
+        from_peer=True,  # the peer refused it: nothing to tell the peer
+    )
 
 
 async def on_transition(
@@ -482,6 +511,7 @@ def install() -> None:
         erasure_request=send_erasure_request,
         erasure_acknowledgement=send_erasure_acknowledgement,
     )
+    register_refusal_handler("referral.deliver", on_delivery_refused)
     register_inbound_handler("referral.deliver", on_deliver)
     register_inbound_handler("referral.transition", on_transition)
     register_inbound_handler("erasure.request", on_erasure_request)

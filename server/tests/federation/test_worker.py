@@ -10,6 +10,7 @@ import pytest
 from saferefer_server.core import metrics
 from saferefer_server.core.ids import uuid7
 from saferefer_server.federation import service
+from saferefer_server.federation import worker as worker_module
 from saferefer_server.federation.envelope import Envelope
 from saferefer_server.federation.models import (
     OUTBOX_DEAD,
@@ -334,3 +335,32 @@ async def test_enqueue_refuses_members_the_envelope_schema_forbids(
                 body=body,
                 **members,
             )
+
+
+async def test_final_refusal_runs_the_refusal_handler_in_the_same_transaction(
+    federation: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    md, nl = federation.nodes[MD_NODE], federation.nodes[NL_NODE]
+    nl.policy.denied_purposes.add("criminal_investigation")
+    calls: list[tuple[str, str]] = []
+    failing = {"on": True}
+
+    async def on_refused(*, db_session: Any, message: Any, reason: str, app_state: Any) -> None:
+        assert db_session.in_transaction()
+        calls.append((message.referral_id, reason))
+        if failing["on"]:
+            raise RuntimeError("the domain could not record the refusal")
+
+    monkeypatch.setitem(worker_module._refusal_handlers, "referral.deliver", on_refused)
+    monkeypatch.setattr(md.worker, "app_state", object())
+    message_id, referral_id = await _enqueue(md, purpose="criminal_investigation")
+
+    # The handler failed: the rejection is not recorded either; the message stays pending.
+    with pytest.raises(RuntimeError):
+        await md.worker.run_once()
+    assert (await md.outbox(message_id)).status == OUTBOX_PENDING
+
+    failing["on"] = False
+    await md.worker.run_once(now=later(3600))
+    assert (await md.outbox(message_id)).status == OUTBOX_REJECTED
+    assert calls == [(referral_id, "ingress_policy_denied")] * 2

@@ -4,6 +4,7 @@ inbox with its audit entry and event; a withdrawal at the peer revokes it here."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -146,3 +147,49 @@ async def test_transition_for_a_referral_not_shared_with_that_node_is_a_conflict
         await apply(
             flows, federation.on_transition, message("referral.transition", local["id"], record)
         )
+
+
+async def test_peer_refusal_declines_the_senders_referral_as_peer_refused(
+    flows: DomainFlows,
+) -> None:
+    ngo = "urn:saferefer:org:NL:demo-ngo"
+    referral = await flows.referral(ngo, SHELTER)
+    refused = SimpleNamespace(referral_id=referral["id"], to_node=PEER_NODE)
+    for _ in range(2):  # a second refusal of the same referral changes nothing
+        async with flows.node.app.state.sessionmaker() as db_session:
+            await federation.on_delivery_refused(
+                db_session=db_session,
+                message=refused,
+                reason="ingress_policy_denied",
+                app_state=flows.node.app.state,
+            )
+            await db_session.commit()
+
+    current = (await flows.get(ngo, f"/v1/referrals/{referral['id']}")).json()
+    assert (current["state"], current["reason"]) == ("declined", "peer_refused")
+    moves = (await flows.get(ngo, f"/v1/referrals/{referral['id']}/transitions")).json()["items"]
+    declined = [t for t in moves if t["to"] == "declined"]
+    assert len(declined) == 1
+    assert declined[0]["actor"] == "system"
+    assert declined[0]["note"] == f"refused by {PEER_NODE}: ingress_policy_denied"
+    types = [e["type"] for e in (await flows.get(ngo, "/v1/events")).json()["items"]]
+    assert types.count("org.saferefer.referral.declined") == 1
+
+
+async def test_peer_refusal_leaves_a_referral_that_moved_on_alone(flows: DomainFlows) -> None:
+    ngo = "urn:saferefer:org:NL:demo-ngo"
+    referral = await flows.referral(ngo, SHELTER)
+    withdrawn = await flows.post(
+        ngo, f"/v1/referrals/{referral['id']}/transitions", {"to": "withdrawn"}
+    )
+    assert withdrawn.status_code == 201, withdrawn.text
+    async with flows.node.app.state.sessionmaker() as db_session:
+        await federation.on_delivery_refused(
+            db_session=db_session,
+            message=SimpleNamespace(referral_id=referral["id"], to_node=PEER_NODE),
+            reason="HTTP 422",
+            app_state=flows.node.app.state,
+        )
+        await db_session.commit()
+    current = (await flows.get(ngo, f"/v1/referrals/{referral['id']}")).json()
+    assert current["state"] == "withdrawn"
