@@ -187,12 +187,25 @@ class Federation:
         return [entry(n.node_id, n.key, base_url=n.base_url) for n in self.nodes.values()]
 
     async def add_node(
-        self, node_id: str, *, port: int, orgs: Mapping[str, list[str]], **federation: Any
+        self,
+        node_id: str,
+        *,
+        port: int,
+        orgs: Mapping[str, list[str]],
+        database_url: str | None = None,
+        **federation: Any,
     ) -> Node:
+        """A node on its own database: SQLite in its data folder, or `database_url`."""
         country = node_id.split(":")[3]
         base_url = f"http://127.0.0.1:{port}"
         data_dir = self.root / country
-        settings = Settings(data_dir=data_dir, node_id=node_id, country=country, base_url=base_url)
+        settings = Settings(
+            data_dir=data_dir,
+            node_id=node_id,
+            country=country,
+            base_url=base_url,
+            **({"database_url": database_url} if database_url else {}),
+        )
         db = build_engine(settings)
         async with db.begin() as conn:
             await conn.run_sync(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from saferefer_server.core import metrics
 from saferefer_server.core.ids import uuid7
@@ -19,12 +21,13 @@ from saferefer_server.federation.models import (
     OUTBOX_REJECTED,
     FederationOutboxMessage,
 )
-from saferefer_server.federation.worker import DeliveryOutcome, classify
+from saferefer_server.federation.worker import DeliveryOutcome, DeliveryWorker, classify
 from sqlalchemy import update
 
 from .factories import (
     MD_NGO,
     MD_NODE,
+    NL_NGO,
     NL_NODE,
     deliver_envelope,
     entry,
@@ -364,3 +367,37 @@ async def test_final_refusal_runs_the_refusal_handler_in_the_same_transaction(
     await md.worker.run_once(now=later(3600))
     assert (await md.outbox(message_id)).status == OUTBOX_REJECTED
     assert calls == [(referral_id, "ingress_policy_denied")] * 2
+
+
+@pytest.mark.postgres
+async def test_two_workers_on_one_postgresql_database_claim_each_message_once(
+    tmp_path: Path, handlers: Any, request: pytest.FixtureRequest
+) -> None:
+    cluster = request.getfixturevalue("pg_cluster")
+    template = request.getfixturevalue("_pg_template")
+    url = cluster.create_database(f"t_{uuid7().replace('-', '')[:16]}", template=template)
+    fed = Federation.create(tmp_path)
+    md = await fed.add_node(
+        MD_NODE, port=18011, orgs={MD_NGO: ["ngo_service_provider"]}, database_url=url
+    )
+    nl = await fed.add_node(NL_NODE, port=18012, orgs={NL_NGO: ["ngo_service_provider"]})
+    assert md.db.url.get_backend_name() == "postgresql"
+    await fed.start()
+    second = DeliveryWorker(
+        runtime=md.runtime,
+        sessionmaker=md.sessionmaker,
+        http_client=httpx.AsyncClient(transport=fed.network),
+    )
+    try:
+        message_ids = [(await _enqueue(md))[0] for _ in range(12)]
+        claimed = 0
+        for _ in range(4):  # rounds of both workers claiming at the same time
+            claimed += sum(await asyncio.gather(md.worker.run_once(), second.run_once()))
+        assert claimed == len(message_ids)
+        for message_id in message_ids:
+            row = await md.outbox(message_id)
+            assert (row.status, row.attempts) == (OUTBOX_DELIVERED, 1)
+        assert sorted(e[0] for e in await nl.effects()) == sorted(message_ids)
+    finally:
+        await second.aclose()
+        await fed.aclose()
