@@ -199,12 +199,9 @@ class Federation:
         country = node_id.split(":")[3]
         base_url = f"http://127.0.0.1:{port}"
         data_dir = self.root / country
+        database: dict[str, Any] = {"database_url": database_url} if database_url else {}
         settings = Settings(
-            data_dir=data_dir,
-            node_id=node_id,
-            country=country,
-            base_url=base_url,
-            **({"database_url": database_url} if database_url else {}),
+            data_dir=data_dir, node_id=node_id, country=country, base_url=base_url, **database
         )
         db = build_engine(settings)
         async with db.begin() as conn:
