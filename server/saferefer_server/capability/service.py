@@ -35,8 +35,13 @@ def codelist_versions() -> dict[str, str]:
 
 
 def capability_document(
-    settings: Settings, *, federation_endpoint: str | None = None
+    settings: Settings,
+    *,
+    federation_endpoint: str | None = None,
+    trust_list_sequence: int | None = None,
 ) -> dict[str, Any]:
+    """The capability document; `federation_endpoint` is given while the node federates, and
+    `trust_list_sequence` names the trust list in force (operators check a new list arrived)."""
     base = settings.base_url
     endpoints = {
         "token": f"{base}/oauth/token",
@@ -57,6 +62,10 @@ def capability_document(
         "endpoints": endpoints,
         "codelists": codelist_versions(),
         "profiles": profiles,
+        "federation": {
+            "enabled": federation_endpoint is not None,
+            "trust_list_sequence": trust_list_sequence,
+        },
         "signing_algorithms": ["ES256"],
         "token_endpoint_auth_methods": ["private_key_jwt"],
         "policy": {"engine": settings.policy_engine, "bundle_revision": policy_bundle_revision()},

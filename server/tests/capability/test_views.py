@@ -12,3 +12,4 @@ async def test_capability_document_matches_schema(node: TestNode) -> None:
     assert body["endpoints"]["token"] == f"{node.settings.base_url}/oauth/token"
     assert body["codelists"]["roles"] == "0.1.0" or body["codelists"]["roles"]
     assert "federation" not in body["endpoints"]
+    assert body["federation"] == {"enabled": False, "trust_list_sequence": None}

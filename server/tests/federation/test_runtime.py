@@ -7,14 +7,17 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from saferefer_server.auth.keys import NodeKeyStore
+from saferefer_server.capability import views as capability_views
 from saferefer_server.db.session import build_engine, build_sessionmaker
 from saferefer_server.federation import routing, runtime
 from saferefer_server.federation.settings import FederationSettings
 from saferefer_server.settings import Settings
+from saferefer_server.testing import asgi_client, assert_matches_schema
 
 from .factories import MD_NODE, NL_NGO, NL_NODE, entry, new_key, public, trust_list_token
 
@@ -31,6 +34,17 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
     )
     yield app
     await engine.dispose()
+
+
+async def capabilities_of(app: FastAPI) -> dict[str, Any]:
+    """The capability document as the node serves it with this app's state."""
+    app.include_router(capability_views.router)
+    async with asgi_client(app) as client:
+        response = await client.get("/.well-known/saferefer")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    assert_matches_schema(document, "capability.schema.json")
+    return document
 
 
 async def test_run_without_trust_list_leaves_federation_off(app: FastAPI) -> None:
@@ -102,5 +116,11 @@ async def test_run_loads_trust_list_routes_and_signs_with_node_key(
             assert routing.remote_recipient(federation, org_id) is None
         assert routing.remote_node_for(federation, "urn:saferefer:org:NL:police") is not None
         assert federation.signing_key().kid == node_key.kid
+        document = await capabilities_of(app)
+        assert document["federation"] == {
+            "enabled": True,
+            "trust_list_sequence": federation.trust.current.sequence,
+        }
+        assert "federation" in document["profiles"]
         await asyncio.sleep(0)  # the worker and poller tasks are running
     assert runtime.runtime_of(app) is None
