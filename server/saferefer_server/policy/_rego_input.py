@@ -26,8 +26,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import regopy
-from regopy import rego_shared
+from ._native import rego_shared, regopy
 
 _C = rego_shared.rego  # the ctypes library regopy loaded, argtypes and restypes already set
 _OK = 0

@@ -270,7 +270,7 @@ async def test_decide_keeps_interpreter_when_input_is_not_json(toy_policy_dir: P
 
     assert refused.engine_failure is True
     assert allowed.engine_failure is False
-    assert kept is state  # no new interpreter: rebuilding one leaks memory in rego-cpp
+    assert kept is state  # no new interpreter: rebuilding one reloads the bundle
 
 
 def test_build_engine_refuses_non_positive_queue_timeout(toy_policy_dir: Path) -> None:
