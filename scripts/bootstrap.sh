@@ -2,6 +2,7 @@
 # Installs everything the tests and the server need on a fresh machine, idempotently:
 #   - .venv/ with the project (editable) and its pinned dev dependencies
 #   - .tools/bin/opa built with `go install` at the pinned version
+#   - .tools/bin/regal built with `go install` inside the pinning module scripts/regal/
 #   - .tools/node/ with Spectral and the OWASP ruleset from the npm registry
 #   - PostgreSQL server binaries from Debian's packages (the tests start their own cluster)
 set -euo pipefail
@@ -32,6 +33,19 @@ fi
 if [[ ! -x "$TOOLS/bin/opa" ]] || ! "$TOOLS/bin/opa" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
   log "building OPA ${OPA_VERSION} with go install (first run takes a few minutes)"
   GOBIN="$TOOLS/bin" CGO_ENABLED=0 go install "github.com/open-policy-agent/opa@${OPA_VERSION}"
+fi
+
+# --- Regal (Go module, pinned by scripts/regal/go.mod and go.sum) ---------------
+# `go install github.com/styrainc/regal@<version>` fails: the module proxy refuses the module's
+# version list. Installing from inside scripts/regal/ builds exactly the version its go.mod requires.
+if ! grep -Eq "^(require )?[[:space:]]*github.com/styrainc/regal ${REGAL_VERSION}( |$)" scripts/regal/go.mod; then
+  echo "[bootstrap] scripts/regal/go.mod does not require Regal ${REGAL_VERSION} (scripts/versions.env)" >&2
+  exit 1
+fi
+if [[ ! -x "$TOOLS/bin/regal" ]] || ! "$TOOLS/bin/regal" version 2>/dev/null | grep -q "^Version: *${REGAL_VERSION#v}$"; then
+  log "building Regal ${REGAL_VERSION} with go install in scripts/regal (first run takes a few minutes)"
+  (cd scripts/regal && GOBIN="$TOOLS/bin" CGO_ENABLED=0 go install \
+    -ldflags "-X github.com/styrainc/regal/pkg/version.Version=${REGAL_VERSION#v}" github.com/styrainc/regal)
 fi
 
 # --- Spectral (npm, pinned by scripts/spectral/package-lock.json) ---------------

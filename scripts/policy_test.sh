@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Policy gates with the pinned OPA: format, strict compile, unit tests with coverage >= 95%.
+# Policy gates with the pinned OPA and Regal: format, strict compile, lint (.regal/config.yaml),
+# unit tests with coverage >= 95%.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OPA=.tools/bin/opa
+REGAL=.tools/bin/regal
 MIN_COVERAGE=95
+# One test evaluates every decision vector (255 decisions); OPA's default 5 s per test is too
+# tight for that on a loaded CI machine.
+TEST_TIMEOUT=120s
 echo "[policy] opa fmt --fail"; $OPA fmt --fail --list policies/ >/dev/null || { $OPA fmt --diff policies/; exit 1; }
 echo "[policy] opa check --strict"; $OPA check --strict policies/
+echo "[policy] regal lint"; $REGAL lint --no-color policies/
 echo "[policy] opa test --coverage"
 cov_json="$(mktemp)"
-$OPA test policies/ --coverage --format=json > "$cov_json" || { $OPA test policies/ -v; exit 1; }
-$OPA test policies/ >/dev/null
+$OPA test policies/ --timeout "$TEST_TIMEOUT" --coverage --format=json > "$cov_json" \
+  || { $OPA test policies/ --timeout "$TEST_TIMEOUT" -v; exit 1; }
+$OPA test policies/ --timeout "$TEST_TIMEOUT" >/dev/null
 .venv/bin/python - "$cov_json" "$MIN_COVERAGE" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))

@@ -90,7 +90,8 @@ def entry_for(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The catalogue entry of one annotated rule, or None for package annotations."""
     note = item["annotations"]
     custom = note.get("custom") or {}
-    if note.get("scope") != "rule" or "rule" not in custom:
+    # `scope: document` annotates a rule defined by several bodies (Regal's ambiguous-scope).
+    if note.get("scope") not in ("rule", "document") or "rule" not in custom:
         return None
     path = rule_path(item)
     code = path[-1]
@@ -236,8 +237,10 @@ involved_countries contains input.recipient.country
 
 
 def findings_module(catalogue: dict[str, dict[str, Any]]) -> str:
-    """The text of policies/saferefer/findings/findings.rego (`opa fmt` clean)."""
-    blocks = [FINDINGS_HEADER]
+    """The text of policies/saferefer/findings/findings.rego (`opa fmt` and `regal lint` clean):
+    the definitions of each rule together (`base`, then `overlay`, then `obligations`), each in
+    the block form, which keeps the longest constant path well inside the line length."""
+    groups: dict[str, list[str]] = {"base": [], "overlay": [], "obligations": []}
     for code, entry in catalogue.items():
         if "overlay" in entry:
             country = entry["overlay"]
@@ -250,18 +253,16 @@ def findings_module(catalogue: dict[str, dict[str, Any]]) -> str:
             scope = "base"
         if entry["kind"] == "obligation":
             head = f'obligations contains "{code}"'
-            blocks.append(_rule(head, guard, [f"{ref} == true"]))
+            groups["obligations"].append(_rule(head, guard, [f"{ref} == true"]))
         elif entry["shape"] == "flag":
-            blocks.append(_rule(f'{scope}["{code}"] := []', guard, [f"{ref} == true"]))
+            groups[scope].append(_rule(f'{scope}["{code}"] := []', guard, [f"{ref} == true"]))
         else:
             body = [f"value := {ref}", "count(value) > 0"]
-            blocks.append(_rule(f'{scope}["{code}"] := sort(value)', guard, body))
-    return "\n".join(blocks)
+            groups[scope].append(_rule(f'{scope}["{code}"] := sort(value)', guard, body))
+    return "\n".join([FINDINGS_HEADER, *(block for blocks in groups.values() for block in blocks)])
 
 
 def _rule(head: str, guard: str, body: list[str]) -> str:
-    if not guard and len(body) == 1:
-        return f"{head} if {body[0]}\n"
     lines = "".join(f"\t{expression}\n" for expression in body)
     return f"{head} if {{\n{guard}{lines}}}\n"
 

@@ -5,7 +5,10 @@ package overlays.NL_test
 import data.overlays.NL
 import data.saferefer.fixtures_test as fx
 
-to_police := fx.patched(fx.referral(fx.ngo, fx.police, "criminal_investigation", ["identity"]), {"payload_flags": {"reveals_irregular_status": true}})
+to_police := fx.patched(
+	fx.referral(fx.ngo, fx.police, "criminal_investigation", ["identity"]),
+	{"payload_flags": {"reveals_irregular_status": true}},
+)
 
 test_nl1_irregular_status_to_dutch_police_denied if {
 	NL.irregular_status_to_police with input as to_police

@@ -166,14 +166,14 @@ covering_grants contains [i, j] if {
 	input.purpose in grant.purposes
 }
 
-covering_consents := {pair[0] | some pair in covering_grants}
+covering_consents contains pair[0] if some pair in covering_grants
 
-covered_categories := {category |
+covered_categories contains category if {
 	some pair in covering_grants
 	some category in input.consents[pair[0]].grants[pair[1]].data_categories
 }
 
-explicit_categories := {category |
+explicit_categories contains category if {
 	some pair in covering_grants
 	some category in input.consents[pair[0]].grants[pair[1]].explicit_categories
 }
@@ -227,7 +227,7 @@ ranked contains [category, column, rank] if {
 # The most restrictive cell over the applicable columns.
 category_rank[category] := max(ranks) if {
 	some category in requested
-	ranks := [rank | some entry in ranked; entry[0] == category; rank := entry[2]]
+	ranks := [entry[2] | some entry in ranked; entry[0] == category]
 	count(ranks) > 0
 }
 

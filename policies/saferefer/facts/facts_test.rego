@@ -27,14 +27,16 @@ test_recipient_without_fitting_role_uses_all_roles if {
 
 test_foreign_recipient_uses_foreign_column if {
 	facts.columns == {"foreign_support"} with input as fx.referral(fx.ngo, fx.md_ngo, "assistance", ["identity"])
-	facts.columns == {"foreign_law_enforcement"} with input as fx.referral(fx.police, fx.de_police, "criminal_investigation", ["identity"])
+	to_police := fx.referral(fx.police, fx.de_police, "criminal_investigation", ["identity"])
+	facts.columns == {"foreign_law_enforcement"} with input as to_police
 	facts.columns == {"embassy_of_origin"} with input as fx.referral(fx.ngo, fx.md_embassy, "safe_return", ["identity"])
 }
 
 test_child_abroad_raises_cells_to_r if {
 	inp := fx.patched(fx.referral(fx.ngo, fx.be_ngo, "assistance", ["identity"]), {"subject": fx.child_subject})
 	facts.category_rank.identity == data.saferefer.matrix.levels.R with input as inp
-	facts.category_rank.identity == data.saferefer.matrix.levels.C with input as fx.referral(fx.ngo, fx.be_ngo, "assistance", ["identity"])
+	adult := fx.referral(fx.ngo, fx.be_ngo, "assistance", ["identity"])
+	facts.category_rank.identity == data.saferefer.matrix.levels.C with input as adult
 }
 
 test_missing_cell_ranks_as_never if {

@@ -13,20 +13,21 @@ involved_countries contains input.sender.country
 
 involved_countries contains input.recipient.country
 
-obligations contains "acknowledge_withdrawal" if data.saferefer.rules.accountability.acknowledge_withdrawal == true
-
-base["assistance_data_used_against_subject"] := [] if data.saferefer.rules.minimisation.assistance_data_used_against_subject == true
-
-base["asylum_application_disclosed"] := [] if data.saferefer.rules.crossborder.asylum_application_disclosed == true
-
-base["automatic_forward_to_police"] := [] if data.saferefer.rules.onward.automatic_forward_to_police == true
-
-obligations contains "b8_3_reflection_period" if {
-	"NL" in involved_countries
-	data.overlays.NL.b8_3_reflection_period == true
+base["assistance_data_used_against_subject"] := [] if {
+	data.saferefer.rules.minimisation.assistance_data_used_against_subject == true
 }
 
-base["bundled_consent"] := [] if data.saferefer.rules.support.bundled_consent == true
+base["asylum_application_disclosed"] := [] if {
+	data.saferefer.rules.crossborder.asylum_application_disclosed == true
+}
+
+base["automatic_forward_to_police"] := [] if {
+	data.saferefer.rules.onward.automatic_forward_to_police == true
+}
+
+base["bundled_consent"] := [] if {
+	data.saferefer.rules.support.bundled_consent == true
+}
 
 base["categories_not_allowed_for_action"] := sort(value) if {
 	value := data.saferefer.rules.minimisation.categories_not_allowed_for_action
@@ -48,118 +49,185 @@ base["category_not_permitted"] := sort(value) if {
 	count(value) > 0
 }
 
-base["child_guardian_missing"] := [] if data.saferefer.rules.children.child_guardian_missing == true
+base["child_guardian_missing"] := [] if {
+	data.saferefer.rules.children.child_guardian_missing == true
+}
 
 base["child_identity_to_public_facing"] := sort(value) if {
 	value := data.saferefer.rules.children.child_identity_to_public_facing
 	count(value) > 0
 }
 
-base["child_return_without_assessment"] := [] if data.saferefer.rules.children.child_return_without_assessment == true
+base["child_return_without_assessment"] := [] if {
+	data.saferefer.rules.children.child_return_without_assessment == true
+}
 
-base["child_views_missing"] := [] if data.saferefer.rules.children.child_views_missing == true
+base["child_views_missing"] := [] if {
+	data.saferefer.rules.children.child_views_missing == true
+}
 
-base["consent_by_conflicted_representative"] := [] if data.saferefer.rules.children.consent_by_conflicted_representative == true
+base["consent_by_conflicted_representative"] := [] if {
+	data.saferefer.rules.children.consent_by_conflicted_representative == true
+}
 
 base["consent_categories_not_covered"] := sort(value) if {
 	value := data.saferefer.rules.consent.consent_categories_not_covered
 	count(value) > 0
 }
 
-base["consent_expiry_missing"] := [] if data.saferefer.rules.consent.consent_expiry_missing == true
-
-base["consent_lacks_no_effect_statement"] := [] if data.saferefer.rules.support.consent_lacks_no_effect_statement == true
-
-base["consent_language_not_recorded"] := [] if data.saferefer.rules.consent.consent_language_not_recorded == true
-
-base["consent_missing"] := [] if data.saferefer.rules.consent.consent_missing == true
-
-base["consent_not_valid"] := [] if data.saferefer.rules.consent.consent_not_valid == true
-
-base["consent_recorded_by_enforcement"] := [] if data.saferefer.rules.consent.consent_recorded_by_enforcement == true
-
-base["criminal_record_without_request"] := [] if data.saferefer.rules.firewall.criminal_record_without_request == true
-
-obligations contains "delete_by_retain_until" if data.saferefer.rules.minimisation.delete_by_retain_until == true
-
-base["exploitation_account_without_cooperation_decision"] := [] if data.saferefer.rules.consent.exploitation_account_without_cooperation_decision == true
-
-base["firewall_immigration_status"] := [] if data.saferefer.rules.firewall.firewall_immigration_status == true
-
-base["foreign_police_without_led_channel"] := [] if data.saferefer.rules.crossborder.foreign_police_without_led_channel == true
-
-overlay["irregular_status_to_police"] := [] if {
-	"NL" in involved_countries
-	data.overlays.NL.irregular_status_to_police == true
+base["consent_expiry_missing"] := [] if {
+	data.saferefer.rules.consent.consent_expiry_missing == true
 }
 
-base["labour_complainant_not_shielded"] := [] if data.saferefer.rules.firewall.labour_complainant_not_shielded == true
+base["consent_lacks_no_effect_statement"] := [] if {
+	data.saferefer.rules.support.consent_lacks_no_effect_statement == true
+}
 
-base["location_without_protective_need"] := [] if data.saferefer.rules.minimisation.location_without_protective_need == true
+base["consent_language_not_recorded"] := [] if {
+	data.saferefer.rules.consent.consent_language_not_recorded == true
+}
 
-obligations contains "minimal_immigration_status" if data.saferefer.rules.minimisation.minimal_immigration_status == true
+base["consent_missing"] := [] if {
+	data.saferefer.rules.consent.consent_missing == true
+}
 
-base["monitoring_person_level"] := [] if data.saferefer.rules.monitoring.monitoring_person_level == true
+base["consent_not_valid"] := [] if {
+	data.saferefer.rules.consent.consent_not_valid == true
+}
 
-base["onward_chain_broken"] := [] if data.saferefer.rules.onward.onward_chain_broken == true
+base["consent_recorded_by_enforcement"] := [] if {
+	data.saferefer.rules.consent.consent_recorded_by_enforcement == true
+}
 
-base["onward_chain_missing"] := [] if data.saferefer.rules.onward.onward_chain_missing == true
+base["criminal_record_without_request"] := [] if {
+	data.saferefer.rules.firewall.criminal_record_without_request == true
+}
 
-base["onward_requires_forward"] := [] if data.saferefer.rules.onward.onward_requires_forward == true
+base["exploitation_account_without_cooperation_decision"] := [] if {
+	data.saferefer.rules.consent.exploitation_account_without_cooperation_decision == true
+}
 
-base["origin_consent_not_naming_recipient"] := [] if data.saferefer.rules.crossborder.origin_consent_not_naming_recipient == true
+base["firewall_immigration_status"] := [] if {
+	data.saferefer.rules.firewall.firewall_immigration_status == true
+}
 
-base["origin_disclosure_asylum"] := [] if data.saferefer.rules.crossborder.origin_disclosure_asylum == true
+base["foreign_police_without_led_channel"] := [] if {
+	data.saferefer.rules.crossborder.foreign_police_without_led_channel == true
+}
 
-base["origin_return_not_voluntary"] := [] if data.saferefer.rules.crossborder.origin_return_not_voluntary == true
+base["labour_complainant_not_shielded"] := [] if {
+	data.saferefer.rules.firewall.labour_complainant_not_shielded == true
+}
 
-base["origin_risk_assessment_missing"] := [] if data.saferefer.rules.crossborder.origin_risk_assessment_missing == true
+base["location_without_protective_need"] := [] if {
+	data.saferefer.rules.minimisation.location_without_protective_need == true
+}
 
-base["prosecution_of_subject"] := [] if data.saferefer.rules.firewall.prosecution_of_subject == true
+base["monitoring_person_level"] := [] if {
+	data.saferefer.rules.monitoring.monitoring_person_level == true
+}
 
-obligations contains "pseudonymise_identity" if data.saferefer.rules.minimisation.pseudonymise_identity == true
+base["onward_chain_broken"] := [] if {
+	data.saferefer.rules.onward.onward_chain_broken == true
+}
 
-base["public_authority_consent_derogation"] := [] if data.saferefer.rules.crossborder.public_authority_consent_derogation == true
+base["onward_chain_missing"] := [] if {
+	data.saferefer.rules.onward.onward_chain_missing == true
+}
 
-base["purpose_not_valid_for_action"] := [] if data.saferefer.rules.accountability.purpose_not_valid_for_action == true
+base["onward_requires_forward"] := [] if {
+	data.saferefer.rules.onward.onward_requires_forward == true
+}
 
-base["recipient_missing"] := [] if data.saferefer.rules.accountability.recipient_missing == true
+base["origin_consent_not_naming_recipient"] := [] if {
+	data.saferefer.rules.crossborder.origin_consent_not_naming_recipient == true
+}
 
-base["recipient_not_contact_point"] := [] if data.saferefer.rules.crossborder.recipient_not_contact_point == true
+base["origin_disclosure_asylum"] := [] if {
+	data.saferefer.rules.crossborder.origin_disclosure_asylum == true
+}
 
-base["recipient_role_not_permitted"] := [] if data.saferefer.rules.minimisation.recipient_role_not_permitted == true
+base["origin_return_not_voluntary"] := [] if {
+	data.saferefer.rules.crossborder.origin_return_not_voluntary == true
+}
 
-obligations contains "record_decision" if data.saferefer.rules.accountability.record_decision == true
+base["origin_risk_assessment_missing"] := [] if {
+	data.saferefer.rules.crossborder.origin_risk_assessment_missing == true
+}
 
-base["referral_refused"] := [] if data.saferefer.rules.support.referral_refused == true
+base["prosecution_of_subject"] := [] if {
+	data.saferefer.rules.firewall.prosecution_of_subject == true
+}
 
-base["reflection_period_end_missing"] := [] if data.saferefer.rules.firewall.reflection_period_end_missing == true
+base["public_authority_consent_derogation"] := [] if {
+	data.saferefer.rules.crossborder.public_authority_consent_derogation == true
+}
 
-base["removal_during_reflection"] := [] if data.saferefer.rules.firewall.removal_during_reflection == true
+base["purpose_not_valid_for_action"] := [] if {
+	data.saferefer.rules.accountability.purpose_not_valid_for_action == true
+}
 
-base["retain_until_missing"] := [] if data.saferefer.rules.minimisation.retain_until_missing == true
+base["recipient_missing"] := [] if {
+	data.saferefer.rules.accountability.recipient_missing == true
+}
 
-base["retain_until_past"] := [] if data.saferefer.rules.minimisation.retain_until_past == true
+base["recipient_not_contact_point"] := [] if {
+	data.saferefer.rules.crossborder.recipient_not_contact_point == true
+}
+
+base["recipient_role_not_permitted"] := [] if {
+	data.saferefer.rules.minimisation.recipient_role_not_permitted == true
+}
+
+base["referral_refused"] := [] if {
+	data.saferefer.rules.support.referral_refused == true
+}
+
+base["reflection_period_end_missing"] := [] if {
+	data.saferefer.rules.firewall.reflection_period_end_missing == true
+}
+
+base["removal_during_reflection"] := [] if {
+	data.saferefer.rules.firewall.removal_during_reflection == true
+}
+
+base["retain_until_missing"] := [] if {
+	data.saferefer.rules.minimisation.retain_until_missing == true
+}
+
+base["retain_until_past"] := [] if {
+	data.saferefer.rules.minimisation.retain_until_past == true
+}
 
 base["return_safeguards_missing"] := sort(value) if {
 	value := data.saferefer.rules.crossborder.return_safeguards_missing
 	count(value) > 0
 }
 
-base["risk_notice_cross_border"] := [] if data.saferefer.rules.emergency.risk_notice_cross_border == true
+base["risk_notice_cross_border"] := [] if {
+	data.saferefer.rules.emergency.risk_notice_cross_border == true
+}
 
 base["risk_notice_not_minimal"] := sort(value) if {
 	value := data.saferefer.rules.emergency.risk_notice_not_minimal
 	count(value) > 0
 }
 
-base["risk_notice_recipient_not_protective"] := [] if data.saferefer.rules.emergency.risk_notice_recipient_not_protective == true
+base["risk_notice_recipient_not_protective"] := [] if {
+	data.saferefer.rules.emergency.risk_notice_recipient_not_protective == true
+}
 
-base["risk_notice_without_basis"] := [] if data.saferefer.rules.emergency.risk_notice_without_basis == true
+base["risk_notice_without_basis"] := [] if {
+	data.saferefer.rules.emergency.risk_notice_without_basis == true
+}
 
-base["risk_to_life_not_established"] := [] if data.saferefer.rules.emergency.risk_to_life_not_established == true
+base["risk_to_life_not_established"] := [] if {
+	data.saferefer.rules.emergency.risk_to_life_not_established == true
+}
 
-base["sender_missing"] := [] if data.saferefer.rules.accountability.sender_missing == true
+base["sender_missing"] := [] if {
+	data.saferefer.rules.accountability.sender_missing == true
+}
 
 base["special_category_not_explicit"] := sort(value) if {
 	value := data.saferefer.rules.consent.special_category_not_explicit
@@ -171,25 +239,73 @@ base["special_category_not_strictly_necessary"] := sort(value) if {
 	count(value) > 0
 }
 
-base["statistics_not_aggregate"] := [] if data.saferefer.rules.monitoring.statistics_not_aggregate == true
+base["statistics_not_aggregate"] := [] if {
+	data.saferefer.rules.monitoring.statistics_not_aggregate == true
+}
 
-base["statistics_small_cell"] := [] if data.saferefer.rules.monitoring.statistics_small_cell == true
+base["statistics_small_cell"] := [] if {
+	data.saferefer.rules.monitoring.statistics_small_cell == true
+}
 
-base["support_conditional_on_cooperation"] := [] if data.saferefer.rules.support.support_conditional_on_cooperation == true
+base["support_conditional_on_cooperation"] := [] if {
+	data.saferefer.rules.support.support_conditional_on_cooperation == true
+}
 
-base["support_conditional_on_identification"] := [] if data.saferefer.rules.support.support_conditional_on_identification == true
+base["support_conditional_on_identification"] := [] if {
+	data.saferefer.rules.support.support_conditional_on_identification == true
+}
 
-base["third_country_transfer_unsafeguarded"] := [] if data.saferefer.rules.crossborder.third_country_transfer_unsafeguarded == true
+base["third_country_transfer_unsafeguarded"] := [] if {
+	data.saferefer.rules.crossborder.third_country_transfer_unsafeguarded == true
+}
 
-obligations contains "treat_as_child" if data.saferefer.rules.children.treat_as_child == true
-
-base["unknown_action"] := [] if data.saferefer.rules.accountability.unknown_action == true
+base["unknown_action"] := [] if {
+	data.saferefer.rules.accountability.unknown_action == true
+}
 
 base["unknown_category"] := sort(value) if {
 	value := data.saferefer.rules.accountability.unknown_category
 	count(value) > 0
 }
 
-base["unknown_purpose"] := [] if data.saferefer.rules.accountability.unknown_purpose == true
+base["unknown_purpose"] := [] if {
+	data.saferefer.rules.accountability.unknown_purpose == true
+}
 
-base["unknown_role"] := [] if data.saferefer.rules.accountability.unknown_role == true
+base["unknown_role"] := [] if {
+	data.saferefer.rules.accountability.unknown_role == true
+}
+
+overlay["irregular_status_to_police"] := [] if {
+	"NL" in involved_countries
+	data.overlays.NL.irregular_status_to_police == true
+}
+
+obligations contains "acknowledge_withdrawal" if {
+	data.saferefer.rules.accountability.acknowledge_withdrawal == true
+}
+
+obligations contains "b8_3_reflection_period" if {
+	"NL" in involved_countries
+	data.overlays.NL.b8_3_reflection_period == true
+}
+
+obligations contains "delete_by_retain_until" if {
+	data.saferefer.rules.minimisation.delete_by_retain_until == true
+}
+
+obligations contains "minimal_immigration_status" if {
+	data.saferefer.rules.minimisation.minimal_immigration_status == true
+}
+
+obligations contains "pseudonymise_identity" if {
+	data.saferefer.rules.minimisation.pseudonymise_identity == true
+}
+
+obligations contains "record_decision" if {
+	data.saferefer.rules.accountability.record_decision == true
+}
+
+obligations contains "treat_as_child" if {
+	data.saferefer.rules.children.treat_as_child == true
+}

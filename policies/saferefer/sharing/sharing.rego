@@ -51,13 +51,25 @@ justified contains code if {
 	justification_text[pair[1]]
 }
 
-base_codes := [code | some pair in data.saferefer.catalogue.index.base_violations; code := pair[1]; base_found[code]]
+base_codes := [pair[1] |
+	some pair in data.saferefer.catalogue.index.base_violations
+	base_found[pair[1]]
+]
 
-overlay_codes := [code | some pair in data.saferefer.catalogue.index.overlay_violations; code := pair[1]; overlay_found[code]]
+overlay_codes := [pair[1] |
+	some pair in data.saferefer.catalogue.index.overlay_violations
+	overlay_found[pair[1]]
+]
 
-base_blocking := {code | some code in base_codes; not code in justified}
+base_blocking contains code if {
+	some code in base_codes
+	not code in justified
+}
 
-overlay_blocking := {code | some code in overlay_codes; not code in justified}
+overlay_blocking contains code if {
+	some code in overlay_codes
+	not code in justified
+}
 
 blocking := sort(base_blocking | overlay_blocking)
 
@@ -93,9 +105,15 @@ obligations := [entry | some code in sort(fired_obligations | justified); entry 
 
 requested := sort({category | some category in input.data_categories})
 
-flagged := {category | some code in blocking; some category in found[code]}
+flagged contains category if {
+	some code in blocking
+	some category in found[code]
+}
 
-request_level := {code | some code in blocking; count(found[code]) == 0}
+request_level contains code if {
+	some code in blocking
+	count(found[code]) == 0
+}
 
 default permitted_categories := []
 

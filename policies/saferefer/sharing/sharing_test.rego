@@ -43,7 +43,10 @@ test_permitted_categories_lists_what_survives_category_violations if {
 }
 
 test_permitted_categories_empty_when_a_request_level_violation_remains if {
-	inp := fx.patched(fx.base, {"data_categories": ["identity", "exploitation_account"], "subject": {"refused_referral": true}})
+	inp := fx.patched(
+		fx.base,
+		{"data_categories": ["identity", "exploitation_account"], "subject": {"refused_referral": true}},
+	)
 	d := sharing.decision with input as inp
 	d.permitted_categories == []
 }
@@ -69,7 +72,10 @@ test_should_violation_with_justification_becomes_obligation if {
 }
 
 test_justification_never_waives_must_violation if {
-	inp := object.union(fx.patched(fx.base, {"subject": {"refused_referral": true}}), {"justifications": [{"rule": "R4", "text": "The worker thinks it is better for her."}]})
+	inp := object.union(
+		fx.patched(fx.base, {"subject": {"refused_referral": true}}),
+		{"justifications": [{"rule": "R4", "text": "The worker thinks it is better for her."}]},
+	)
 	d := sharing.decision with input as inp
 	not d.allow
 	"referral_refused" in fx.codes(d)
@@ -95,7 +101,10 @@ test_overlay_violation_denies_an_otherwise_allowed_flow if {
 }
 
 test_overlay_ignored_when_no_party_in_its_country if {
-	inp := fx.patched(fx.referral(fx.be_ngo, fx.be_ngo, "assistance", ["identity"]), {"payload_flags": {"reveals_irregular_status": true}})
+	inp := fx.patched(
+		fx.referral(fx.be_ngo, fx.be_ngo, "assistance", ["identity"]),
+		{"payload_flags": {"reveals_irregular_status": true}},
+	)
 	d := sharing.decision with input as inp
 	not "irregular_status_to_police" in fx.codes(d)
 }
@@ -138,28 +147,37 @@ test_allowed_base_stays_allowed_with_silent_overlay if {
 
 # Whole-decision checks of the flows the mechanism exists for (the vectors cover many more).
 test_labour_inspectorate_to_ngo_allowed if {
-	d := sharing.decision with input as fx.referral(fx.labour, fx.ngo, "assistance", ["identity", "contact", "language_needs"])
+	inp := fx.referral(fx.labour, fx.ngo, "assistance", ["identity", "contact", "language_needs"])
+	d := sharing.decision with input as inp
 	d.allow
 }
 
 test_police_to_ngo_support_referral_allowed if {
-	d := sharing.decision with input as fx.referral(fx.police, fx.ngo, "assistance", ["identity", "contact", "safety_risks"])
+	inp := fx.referral(fx.police, fx.ngo, "assistance", ["identity", "contact", "safety_risks"])
+	d := sharing.decision with input as inp
 	d.allow
 }
 
 test_cross_border_ngo_to_ngo_allowed if {
-	d := sharing.decision with input as fx.referral(fx.ngo, fx.be_ngo, "assistance", ["identity", "contact", "exploitation_account"])
+	inp := fx.referral(fx.ngo, fx.be_ngo, "assistance", ["identity", "contact", "exploitation_account"])
+	d := sharing.decision with input as inp
 	d.allow
 }
 
 test_voluntary_return_with_risk_assessment_allowed if {
-	inp := fx.patched(fx.referral(fx.ngo, fx.md_ngo, "safe_return", ["identity", "contact"]), {"context": object.union(fx.return_context, {"transfer": {"derogation": "explicit_consent"}})})
+	inp := fx.patched(
+		fx.referral(fx.ngo, fx.md_ngo, "safe_return", ["identity", "contact"]),
+		{"context": object.union(fx.return_context, {"transfer": {"derogation": "explicit_consent"}})},
+	)
 	d := sharing.decision with input as inp
 	d.allow
 }
 
 test_voluntary_return_without_risk_assessment_denied if {
-	inp := fx.patched(fx.referral(fx.ngo, fx.md_embassy, "safe_return", ["identity"]), {"context": {"return": {"kind": "voluntary"}, "transfer": {"derogation": "explicit_consent"}}})
+	inp := fx.patched(
+		fx.referral(fx.ngo, fx.md_embassy, "safe_return", ["identity"]),
+		{"context": {"return": {"kind": "voluntary"}, "transfer": {"derogation": "explicit_consent"}}},
+	)
 	d := sharing.decision with input as inp
 	not d.allow
 	"origin_risk_assessment_missing" in fx.codes(d)

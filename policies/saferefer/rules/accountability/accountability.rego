@@ -73,6 +73,7 @@ unknown_category contains category if {
 
 # METADATA
 # title: The purpose does not fit the action
+# scope: document
 # custom:
 #   rule: R30
 #   level: MUST

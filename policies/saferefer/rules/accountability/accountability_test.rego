@@ -55,12 +55,24 @@ test_r30_statistics_purpose_on_referral_denied if {
 }
 
 test_r30_statistics_read_for_other_purpose_denied if {
-	inp := {"action": "statistics.read", "recipient": fx.rapporteur, "purpose": "assistance", "data_categories": [], "context": {"now": fx.now}}
+	inp := {
+		"action": "statistics.read",
+		"recipient": fx.rapporteur,
+		"purpose": "assistance",
+		"data_categories": [],
+		"context": {"now": fx.now},
+	}
 	fired(inp) == {"purpose_not_valid_for_action"}
 }
 
 test_r30_statistics_read_needs_no_sender if {
-	inp := {"action": "statistics.read", "recipient": fx.rapporteur, "purpose": "statistics", "data_categories": [], "context": {"now": fx.now}}
+	inp := {
+		"action": "statistics.read",
+		"recipient": fx.rapporteur,
+		"purpose": "statistics",
+		"data_categories": [],
+		"context": {"now": fx.now},
+	}
 	fired(inp) == set()
 }
 

@@ -53,6 +53,7 @@ child_views_missing if {
 
 # METADATA
 # title: Consent for a child given by a representative with a conflict of interest
+# scope: document
 # custom:
 #   rule: R27
 #   level: MUST

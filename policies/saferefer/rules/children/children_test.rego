@@ -39,12 +39,16 @@ test_r27_child_views_not_recorded_denied if {
 }
 
 test_r27_conflicted_parent_consent_denied if {
-	inp := json.patch(child_referral, [{"op": "replace", "path": "/consents/0/given_by", "value": {"kind": "parent", "conflict_of_interest": true}}])
+	inp := json.patch(
+		child_referral,
+		[{"op": "replace", "path": "/consents/0/given_by", "value": {"kind": "parent", "conflict_of_interest": true}}],
+	)
 	fired(inp) == {"consent_by_conflicted_representative"}
 }
 
 test_r27_conflicted_guardian_denied if {
-	fired(fx.patched(child_referral, {"subject": {"guardian": {"conflict_of_interest": true}}})) == {"consent_by_conflicted_representative"}
+	inp := fx.patched(child_referral, {"subject": {"guardian": {"conflict_of_interest": true}}})
+	fired(inp) == {"consent_by_conflicted_representative"}
 }
 
 test_r28_child_identity_to_public_facing_recipient_denied if {

@@ -30,8 +30,8 @@ consent_missing if {
 #   fix: Remove the listed categories, or record a consent grant that covers them.
 #   fr: Catégories de données non couvertes par le consentement
 consent_categories_not_covered contains category if {
-	facts.disclosure
 	count(facts.covering_grants) > 0
+	facts.disclosure
 	some category in facts.requested
 	not category in facts.covered_categories
 }
@@ -100,18 +100,20 @@ special_category_not_explicit contains category if {
 #   rule: R8
 #   level: MUST
 #   legal_basis: Dir 2016/680 art 10; GDPR art 9
-#   fix: Remove the listed categories unless they are strictly necessary for the declared purpose (set payload_flags.strictly_necessary).
+#   fix: Remove the listed categories unless they are strictly necessary for the declared purpose
+#     (set payload_flags.strictly_necessary).
 #   fr: Données sensibles transmises à la police ou au parquet sans stricte nécessité
 special_category_not_strictly_necessary contains category if {
 	facts.disclosure
 	facts.police_or_prosecutor_recipient
+	not input.payload_flags.strictly_necessary
 	some category in facts.requested
 	data.saferefer.codes.categories[category].special
-	not input.payload_flags.strictly_necessary
 }
 
 # METADATA
 # title: A cited consent does not record the language used or whether an interpreter took part
+# scope: document
 # custom:
 #   rule: R9
 #   level: MUST

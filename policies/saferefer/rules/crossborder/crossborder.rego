@@ -24,7 +24,8 @@ asylum if input.subject.asylum_possible
 #   rule: R21
 #   level: MUST
 #   legal_basis: CETS197 art 16(2); ODIHR Guiding Principles on return
-#   fix: Document a risk assessment finding no risk (context.risk_assessment) before contacting origin-country authorities.
+#   fix: Document a risk assessment finding no risk (context.risk_assessment) before contacting
+#     origin-country authorities.
 #   fr: Communication aux autorités du pays d'origine sans évaluation des risques concluant à l'absence de risque
 origin_risk_assessment_missing if {
 	origin_disclosure
@@ -68,9 +69,9 @@ origin_return_not_voluntary if {
 return_safeguards_missing contains category if {
 	facts.disclosure
 	not facts.origin_authority
+	not facts.return_safeguarded
 	some category in facts.requested
 	facts.category_rank[category] == data.saferefer.matrix.levels.R
-	not facts.return_safeguarded
 }
 
 # METADATA
@@ -105,9 +106,10 @@ lawful_transfer if data.saferefer.codes.adequate[input.recipient.country]
 
 lawful_transfer if input.context.transfer.adequacy_decision
 
+# Safeguards other than "none" (a false value counts as none).
 lawful_transfer if {
-	input.context.transfer.safeguards
-	input.context.transfer.safeguards != "none"
+	safeguards := input.context.transfer.safeguards
+	not safeguards in {false, "none"}
 }
 
 lawful_transfer if {
@@ -125,7 +127,8 @@ consent_derogation if input.context.transfer.derogation == "explicit_consent"
 #   rule: R23
 #   level: MUST
 #   legal_basis: GDPR arts 44-49; EDPB Guidelines 2/2018
-#   fix: Rely on an adequacy decision or appropriate safeguards, or on an explicit consent given after the person was told of the transfer risks.
+#   fix: Rely on an adequacy decision or appropriate safeguards, or on an explicit consent given
+#     after the person was told of the transfer risks.
 #   fr: Transfert hors EEE sans adéquation, garanties ni consentement explicite éclairé
 third_country_transfer_unsafeguarded if {
 	facts.discloses
@@ -173,7 +176,8 @@ recipient_not_contact_point if {
 #   rule: R25
 #   level: SHOULD
 #   legal_basis: Dir 2016/680 chapter V
-#   fix: Use a channel compliant with Dir 2016/680 chapter V (context.transfer.law_enforcement_channel), or add a justification for R25.
+#   fix: Use a channel compliant with Dir 2016/680 chapter V
+#     (context.transfer.law_enforcement_channel), or add a justification for R25.
 #   fr: Police étrangère contactée hors d'un canal conforme à la directive 2016/680
 foreign_police_without_led_channel if {
 	facts.discloses

@@ -9,14 +9,18 @@ fired(inp) := fx.findings(rules) if {
 	rules := crossborder with input as inp
 }
 
-embassy_return := fx.patched(fx.referral(fx.ngo, fx.md_embassy, "safe_return", ["identity", "nationality", "photo_biometrics"]), {
-	"payload_flags": {"travel_document_only": true},
-	"context": object.union(fx.return_context, {"transfer": {"derogation": "explicit_consent"}}),
-})
+embassy_return := fx.patched(
+	fx.referral(fx.ngo, fx.md_embassy, "safe_return", ["identity", "nationality", "photo_biometrics"]),
+	{
+		"payload_flags": {"travel_document_only": true},
+		"context": object.union(fx.return_context, {"transfer": {"derogation": "explicit_consent"}}),
+	},
+)
 
-md_ngo_referral := fx.patched(fx.referral(fx.ngo, fx.md_ngo, "safe_return", ["identity", "contact", "language_needs"]), {
-	"context": object.union(fx.return_context, {"transfer": {"derogation": "explicit_consent"}}),
-})
+md_ngo_referral := fx.patched(
+	fx.referral(fx.ngo, fx.md_ngo, "safe_return", ["identity", "contact", "language_needs"]),
+	{"context": object.union(fx.return_context, {"transfer": {"derogation": "explicit_consent"}})},
+)
 
 test_r21_voluntary_return_with_risk_assessment_allowed if {
 	fired(embassy_return) == set()
@@ -33,7 +37,14 @@ test_r21_embassy_with_risk_found_denied if {
 }
 
 test_r21_embassy_named_by_role_only_denied if {
-	inp := json.patch(embassy_return, [{"op": "replace", "path": "/consents/0/grants/0/recipient", "value": {"role": "embassy_of_origin", "country": "MD"}}])
+	inp := json.patch(
+		embassy_return,
+		[{
+			"op": "replace",
+			"path": "/consents/0/grants/0/recipient",
+			"value": {"role": "embassy_of_origin", "country": "MD"},
+		}],
+	)
 	fired(inp) == {"origin_consent_not_naming_recipient"}
 }
 
@@ -43,7 +54,10 @@ test_r21_embassy_without_voluntary_return_denied if {
 }
 
 test_r21_foreign_police_identity_needs_return_safeguards if {
-	inp := fx.patched(fx.referral(fx.police, fx.de_police, "criminal_investigation", ["identity"]), {"context": {"transfer": {"law_enforcement_channel": true}}})
+	inp := fx.patched(
+		fx.referral(fx.police, fx.de_police, "criminal_investigation", ["identity"]),
+		{"context": {"transfer": {"law_enforcement_channel": true}}},
+	)
 	rules := crossborder with input as inp
 	rules.return_safeguards_missing == {"identity"}
 }
@@ -64,7 +78,10 @@ test_r22_asylum_application_never_revealed_to_origin if {
 }
 
 test_r22_asylum_seeker_referred_within_eu_allowed if {
-	inp := fx.patched(fx.referral(fx.ngo, fx.be_ngo, "assistance", ["identity", "contact"]), {"subject": {"asylum_pending": true}})
+	inp := fx.patched(
+		fx.referral(fx.ngo, fx.be_ngo, "assistance", ["identity", "contact"]),
+		{"subject": {"asylum_pending": true}},
+	)
 	fired(inp) == set()
 }
 
@@ -87,12 +104,20 @@ test_r23_public_authority_cannot_rely_on_consent if {
 }
 
 test_r23_public_authority_with_safeguards_allowed if {
-	inp := fx.patched(md_ngo_referral, {"sender": fx.social, "context": {"transfer": {"derogation": "none", "safeguards": "administrative_arrangement"}}})
+	inp := fx.patched(
+		md_ngo_referral,
+		{"sender": fx.social, "context": {"transfer": {"derogation": "none", "safeguards": "administrative_arrangement"}}},
+	)
 	fired(inp) == set()
 }
 
 test_r23_adequate_country_allowed if {
-	ch_ngo := {"org": "urn:saferefer:org:CH:fiz", "roles": ["ngo_service_provider"], "country": "CH", "contact_point": true}
+	ch_ngo := {
+		"org": "urn:saferefer:org:CH:fiz",
+		"roles": ["ngo_service_provider"],
+		"country": "CH",
+		"contact_point": true,
+	}
 	fired(fx.referral(fx.ngo, ch_ngo, "assistance", ["identity"])) == set()
 }
 
@@ -107,6 +132,9 @@ test_r24_foreign_recipient_not_contact_point_denied if {
 }
 
 test_r25_foreign_police_outside_led_channel_denied if {
-	inp := fx.patched(fx.referral(fx.police, fx.de_police, "criminal_investigation", ["nationality"]), {"recipient": {"contact_point": true}})
+	inp := fx.patched(
+		fx.referral(fx.police, fx.de_police, "criminal_investigation", ["nationality"]),
+		{"recipient": {"contact_point": true}},
+	)
 	fired(inp) == {"foreign_police_without_led_channel"}
 }

@@ -20,7 +20,8 @@ test_r16_notice_fires_should_rule_for_justification if {
 }
 
 test_r16_notice_without_risk_to_life_denied if {
-	fired(fx.patched(notice, {"context": {"risk_to_life": false}})) == {"risk_notice_without_basis", "risk_to_life_not_established"}
+	inp := fx.patched(notice, {"context": {"risk_to_life": false}})
+	fired(inp) == {"risk_notice_without_basis", "risk_to_life_not_established"}
 }
 
 test_r16_notice_with_account_denied if {

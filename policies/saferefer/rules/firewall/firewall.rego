@@ -8,7 +8,8 @@ package saferefer.rules.firewall
 
 import data.saferefer.facts
 
-firewall_senders := {
+# Senders the firewall keeps from becoming a channel to immigration enforcement (R17).
+senders_behind_firewall := {
 	"child_protection", "health_provider", "labour_inspectorate", "legal_aid",
 	"ngo_service_provider", "shelter", "social_services",
 }
@@ -25,6 +26,7 @@ own_application if {
 
 # METADATA
 # title: Immigration status from a support service or labour inspectorate to immigration enforcement
+# scope: document
 # custom:
 #   rule: R17
 #   level: MUST
@@ -33,7 +35,7 @@ own_application if {
 #   fr: Statut migratoire transmis par un service d'aide ou l'inspection du travail aux autorités d'immigration
 firewall_immigration_status if {
 	facts.discloses
-	count(facts.sender_roles & firewall_senders) > 0
+	count(facts.sender_roles & senders_behind_firewall) > 0
 	immigration_data
 	"immigration_authority" in input.recipient.roles
 	not own_application
@@ -41,7 +43,7 @@ firewall_immigration_status if {
 
 firewall_immigration_status if {
 	facts.discloses
-	count(facts.sender_roles & firewall_senders) > 0
+	count(facts.sender_roles & senders_behind_firewall) > 0
 	immigration_data
 	input.payload_flags.for_immigration_enforcement
 }
@@ -118,7 +120,8 @@ criminal_record_without_request if {
 #   rule: R20
 #   level: SHOULD
 #   legal_basis: ILO C81 art 15(c)
-#   fix: Shield the complainant's identity from the employer (payload_flags.complainant_identity_shielded), or add a justification for R20.
+#   fix: Shield the complainant's identity from the employer
+#     (payload_flags.complainant_identity_shielded), or add a justification for R20.
 #   fr: Signalement de l'inspection du travail à la police sans protection de l'identité du plaignant
 labour_complainant_not_shielded if {
 	facts.discloses

@@ -88,7 +88,10 @@ test_r18_referral_during_reflection_period_allowed if {
 }
 
 test_r19_disclosure_to_prosecute_the_person_denied if {
-	inp := fx.patched(fx.referral(fx.police, fx.prosecutor, "criminal_investigation", ["identity"]), {"payload_flags": {"for_prosecution_of_subject": true}})
+	inp := fx.patched(
+		fx.referral(fx.police, fx.prosecutor, "criminal_investigation", ["identity"]),
+		{"payload_flags": {"for_prosecution_of_subject": true}},
+	)
 	fired(inp) == {"prosecution_of_subject"}
 }
 
@@ -98,7 +101,10 @@ test_r19_criminal_record_without_request_denied if {
 }
 
 test_r19_criminal_record_for_non_punishment_allowed if {
-	inp := fx.patched(fx.referral(fx.ngo, fx.prosecutor, "criminal_investigation", ["identity", "criminal_record"]), {"payload_flags": {"non_punishment_request": true}})
+	inp := fx.patched(
+		fx.referral(fx.ngo, fx.prosecutor, "criminal_investigation", ["identity", "criminal_record"]),
+		{"payload_flags": {"non_punishment_request": true}},
+	)
 	fired(inp) == set()
 }
 
@@ -107,6 +113,9 @@ test_r20_labour_referral_to_police_exposing_complainant_denied if {
 }
 
 test_r20_labour_referral_to_police_shielding_complainant_allowed if {
-	inp := fx.patched(fx.referral(fx.labour, fx.police, "criminal_investigation", ["identity"]), {"payload_flags": {"complainant_identity_shielded": true}})
+	inp := fx.patched(
+		fx.referral(fx.labour, fx.police, "criminal_investigation", ["identity"]),
+		{"payload_flags": {"complainant_identity_shielded": true}},
+	)
 	fired(inp) == set()
 }

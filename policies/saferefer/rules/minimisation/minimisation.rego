@@ -175,7 +175,8 @@ permitted_recipient if {
 #   rule: R33
 #   level: SHOULD
 #   legal_basis: CETS197 arts 12(1)(a), 28
-#   fix: Remove location, set context.protective_need when the recipient protects the person, or add a justification for R33.
+#   fix: Remove location, set context.protective_need when the recipient protects the person, or
+#     add a justification for R33.
 #   fr: Localisation transmise à un destinataire sans besoin de protection
 location_without_protective_need if {
 	facts.disclosure

@@ -28,7 +28,10 @@ test_r11_category_not_needed_for_purpose_denied if {
 }
 
 test_r11_labour_facts_to_inspectorate_allowed if {
-	inp := fx.patched(fx.referral(fx.ngo, fx.labour, "labour_rights_claim", ["exploitation_account", "financial"]), {"payload_flags": {"labour_facts_only": true}})
+	inp := fx.patched(
+		fx.referral(fx.ngo, fx.labour, "labour_rights_claim", ["exploitation_account", "financial"]),
+		{"payload_flags": {"labour_facts_only": true}},
+	)
 	fired(inp) == set()
 }
 
@@ -64,7 +67,10 @@ test_r11_consent_record_with_payload_denied if {
 }
 
 test_r12_assistance_data_for_removal_denied if {
-	inp := fx.patched(fx.referral(fx.ngo, fx.immigration, "residence_permit", ["identity"]), {"payload_flags": {"for_immigration_enforcement": true}})
+	inp := fx.patched(
+		fx.referral(fx.ngo, fx.immigration, "residence_permit", ["identity"]),
+		{"payload_flags": {"for_immigration_enforcement": true}},
+	)
 	fired(inp) == {"assistance_data_used_against_subject"}
 }
 
@@ -95,7 +101,13 @@ test_r32_role_not_permitted_for_purpose_denied if {
 }
 
 test_r32_statistics_reader_must_be_monitoring_body if {
-	inp := {"action": "statistics.read", "recipient": fx.ngo, "purpose": "statistics", "data_categories": [], "context": {"now": fx.now}}
+	inp := {
+		"action": "statistics.read",
+		"recipient": fx.ngo,
+		"purpose": "statistics",
+		"data_categories": [],
+		"context": {"now": fx.now},
+	}
 	fired(inp) == {"recipient_role_not_permitted"}
 }
 
@@ -109,6 +121,9 @@ test_r33_location_to_police_without_protective_need_denied if {
 }
 
 test_r33_location_to_police_for_protection_allowed if {
-	inp := fx.patched(fx.referral(fx.ngo, fx.police, "criminal_investigation", ["identity", "location"]), {"context": {"protective_need": true}})
+	inp := fx.patched(
+		fx.referral(fx.ngo, fx.police, "criminal_investigation", ["identity", "location"]),
+		{"context": {"protective_need": true}},
+	)
 	fired(inp) == set()
 }

@@ -9,6 +9,7 @@ import data.saferefer.facts
 
 # METADATA
 # title: Statistics that are not anonymous aggregates
+# scope: document
 # custom:
 #   rule: R15
 #   level: MUST

@@ -40,7 +40,10 @@ test_r14_received_data_sent_as_new_referral_denied if {
 }
 
 test_r34_automatic_ngo_disclosure_to_police_denied if {
-	inp := fx.patched(fx.referral(fx.ngo, fx.police, "criminal_investigation", ["identity"]), {"payload_flags": {"automatic": true}})
+	inp := fx.patched(
+		fx.referral(fx.ngo, fx.police, "criminal_investigation", ["identity"]),
+		{"payload_flags": {"automatic": true}},
+	)
 	fired(inp) == {"automatic_forward_to_police"}
 }
 

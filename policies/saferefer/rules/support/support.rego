@@ -34,6 +34,7 @@ consent_lacks_no_effect_statement if {
 
 # METADATA
 # title: Consent to a support referral is bundled with consent to share with enforcement authorities
+# scope: document
 # custom:
 #   rule: R2
 #   level: MUST

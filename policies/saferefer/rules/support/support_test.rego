@@ -20,35 +20,47 @@ test_r1_support_conditional_on_cooperation_denied if {
 }
 
 test_r1_consent_without_no_effect_statement_denied if {
-	inp := json.patch(fx.base, [{"op": "replace", "path": "/consents/0/refusal_does_not_affect_assistance", "value": false}])
-	candidate := inp
-	fired(candidate) == {"consent_lacks_no_effect_statement"}
+	inp := json.patch(
+		fx.base,
+		[{"op": "replace", "path": "/consents/0/refusal_does_not_affect_assistance", "value": false}],
+	)
+	fired(inp) == {"consent_lacks_no_effect_statement"}
 }
 
 test_r2_grant_mixing_support_and_investigation_denied if {
-	inp := json.patch(fx.base, [{"op": "replace", "path": "/consents/0/grants/0/purposes", "value": ["shelter", "criminal_investigation"]}])
-	candidate := inp
-	fired(candidate) == {"bundled_consent"}
+	inp := json.patch(
+		fx.base,
+		[{"op": "replace", "path": "/consents/0/grants/0/purposes", "value": ["shelter", "criminal_investigation"]}],
+	)
+	fired(inp) == {"bundled_consent"}
 }
 
 test_r2_support_consent_carrying_police_grant_denied if {
-	police_grant := {"recipient": {"role": "police", "country": "NL"}, "purposes": ["criminal_investigation"], "data_categories": ["identity"]}
+	police_grant := {
+		"recipient": {"role": "police", "country": "NL"},
+		"purposes": ["criminal_investigation"],
+		"data_categories": ["identity"],
+	}
 	inp := json.patch(fx.base, [{"op": "add", "path": "/consents/0/grants/-", "value": police_grant}])
-	candidate := inp
-	fired(candidate) == {"bundled_consent"}
+	fired(inp) == {"bundled_consent"}
 }
 
 test_r2_separate_police_consent_record_allowed if {
-	police_consent := fx.consent("01937a2e-0000-7000-8000-000000000002", [{"recipient": {"role": "police", "country": "NL"}, "purposes": ["criminal_investigation"], "data_categories": ["identity"]}])
+	police_consent := fx.consent(
+		"01937a2e-0000-7000-8000-000000000002",
+		[{
+			"recipient": {"role": "police", "country": "NL"},
+			"purposes": ["criminal_investigation"],
+			"data_categories": ["identity"],
+		}],
+	)
 	inp := json.patch(fx.base, [{"op": "add", "path": "/consents/-", "value": police_consent}])
-	candidate := inp
-	fired(candidate) == set()
+	fired(inp) == set()
 }
 
 test_r3_presumed_victim_referred_without_identification if {
 	inp := fx.patched(fx.base, {"subject": {"identification_status": "reasonable_grounds"}})
-	candidate := inp
-	fired(candidate) == set()
+	fired(inp) == set()
 }
 
 test_r3_assistance_conditional_on_identification_denied if {
@@ -62,7 +74,9 @@ test_r4_refused_referral_denied if {
 }
 
 test_r4_refusal_does_not_block_withdrawal_notice if {
-	inp := fx.patched(fx.base, {"action": "withdrawal.notify", "data_categories": [], "subject": {"refused_referral": true}})
-	candidate := inp
-	fired(candidate) == set()
+	inp := fx.patched(
+		fx.base,
+		{"action": "withdrawal.notify", "data_categories": [], "subject": {"refused_referral": true}},
+	)
+	fired(inp) == set()
 }
