@@ -7,8 +7,8 @@ lose their `.0`).
 
 from __future__ import annotations
 
-import json
 import math
+from json.encoder import encode_basestring
 from typing import Any
 
 
@@ -26,8 +26,16 @@ def _number(value: float) -> str:
 
 
 def _encode(value: Any, out: list[str]) -> None:
-    if value is None or isinstance(value, bool | str):
-        out.append(json.dumps(value, ensure_ascii=False))
+    # `encode_basestring` is what `json.dumps(text, ensure_ascii=False)` runs for a string, without
+    # building an encoder per call (every audit entry and signed payload goes through here).
+    if isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
     elif isinstance(value, int):
         out.append(str(value))
     elif isinstance(value, float):
@@ -37,7 +45,7 @@ def _encode(value: Any, out: list[str]) -> None:
         for index, key in enumerate(sorted(value, key=lambda k: str(k).encode("utf-16-be"))):
             if index:
                 out.append(",")
-            out.append(json.dumps(str(key), ensure_ascii=False))
+            out.append(encode_basestring(str(key)))
             out.append(":")
             _encode(value[key], out)
         out.append("}")

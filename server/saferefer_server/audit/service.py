@@ -9,10 +9,12 @@ chain in one order, and the entry commits or rolls back with the change it recor
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,13 +61,22 @@ def entry_hash(entry: Any) -> str:
     )
 
 
+# The chain-head statements of every append, built once on the table (plain Core: no ORM
+# bookkeeping for a row that is never loaded as an object); values are bound per call.
+_HEAD = AuditChainHead.metadata.tables[AuditChainHead.__tablename__]
+_LOCK_HEAD = (
+    select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == CHAIN_HEAD_ID).with_for_update()
+)
+_INSERT_ENTRIES = insert(AuditEntry.metadata.tables[AuditEntry.__tablename__])
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == CHAIN_HEAD_ID)
+    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+)
+
+
 async def _lock_chain_head(db_session: AsyncSession) -> tuple[int, str]:
-    query = (
-        select(AuditChainHead.last_seq, AuditChainHead.last_hash)
-        .where(AuditChainHead.id == CHAIN_HEAD_ID)
-        .with_for_update()
-    )
-    row = (await db_session.execute(query)).one_or_none()
+    row = (await db_session.execute(_LOCK_HEAD)).one_or_none()
     if row is None:
         # First append on a fresh database: create the head (a concurrent creator wins harmlessly).
         dialect = db_session.get_bind().dialect.name
@@ -78,8 +89,27 @@ async def _lock_chain_head(db_session: AsyncSession) -> tuple[int, str]:
             await db_session.execute(
                 sqlite.insert(AuditChainHead).values(**values).on_conflict_do_nothing()
             )
-        row = (await db_session.execute(query)).one()
+        row = (await db_session.execute(_LOCK_HEAD)).one()
     return int(row.last_seq), str(row.last_hash)
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """An audit entry decided on but not appended yet.
+
+    Its id is fixed up front, so a `policy.decision` entry's id (the decision id) can be cited
+    before the entry is written; `append_all` then writes it together with the entries of the
+    change it decided, under one lock of the chain head.
+    """
+
+    actor_org: str | None
+    action: str
+    object_type: str
+    object_id: str | None
+    counterparty_org: str | None = None
+    decision: dict[str, Any] | None = None
+    basis: str | None = None
+    id: str = field(default_factory=uuid7)
 
 
 async def append(
@@ -93,18 +123,13 @@ async def append(
     counterparty_org: str | None = None,
     decision: dict[str, Any] | None = None,
     basis: str | None = None,
-) -> AuditEntry:
+) -> str:
     """Append one entry in the caller's transaction (it commits or rolls back with the change).
 
     `actor_org` None means the node itself acted. The entry id of a `policy.decision` entry is the
-    decision id that referrals and problem documents cite.
+    decision id that referrals and problem documents cite. Returns the entry id.
     """
-    last_seq, last_hash = await _lock_chain_head(db_session)
-    entry = AuditEntry(
-        seq=last_seq + 1,
-        id=uuid7(),
-        occurred_at=rfc3339(utcnow()),
-        node_id=node_id,
+    pending = PendingEntry(
         actor_org=actor_org,
         action=action,
         object_type=object_type,
@@ -112,17 +137,46 @@ async def append(
         counterparty_org=counterparty_org,
         decision=decision,
         basis=basis,
-        prev_hash=last_hash,
     )
-    entry.hash = entry_hash(entry)
-    db_session.add(entry)
-    await db_session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == CHAIN_HEAD_ID)
-        .values(last_seq=entry.seq, last_hash=entry.hash)
-    )
-    await db_session.flush()
-    return entry
+    await append_all(db_session=db_session, node_id=node_id, entries=[pending])
+    return pending.id
+
+
+async def append_all(
+    *, db_session: AsyncSession, node_id: str, entries: Sequence[PendingEntry]
+) -> None:
+    """Append entries in order, in the caller's transaction, chained one after the other.
+
+    The chain head is locked, read and updated once for all of them (one round trip each
+    instead of one per entry), and the entries are inserted together as plain rows (nothing
+    reads them back as objects of this session). Order and hashes are the same as appending
+    them one by one.
+    """
+    if not entries:
+        return
+    last_seq, last_hash = await _lock_chain_head(db_session)
+    occurred_at = rfc3339(utcnow())
+    rows: list[dict[str, Any]] = []
+    for pending in entries:
+        row: dict[str, Any] = {
+            "seq": last_seq + 1,
+            "id": pending.id,
+            "occurred_at": occurred_at,
+            "node_id": node_id,
+            "actor_org": pending.actor_org,
+            "action": pending.action,
+            "object_type": pending.object_type,
+            "object_id": pending.object_id,
+            "counterparty_org": pending.counterparty_org,
+            "decision": pending.decision,
+            "basis": pending.basis,
+            "prev_hash": last_hash,
+        }
+        row["hash"] = entry_hash(SimpleNamespace(**row))
+        last_seq, last_hash = row["seq"], row["hash"]
+        rows.append(row)
+    await db_session.execute(_INSERT_ENTRIES, rows)
+    await db_session.execute(_MOVE_HEAD, {"new_seq": last_seq, "new_hash": last_hash})
 
 
 async def list_for_org(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,7 @@ from saferefer_server.auth.tokens import (
     read_unverified,
     require_assertion_typ,
 )
-from saferefer_server.organisations.models import Organisation
+from saferefer_server.organisations.models import Organisation, is_enabled
 from saferefer_server.settings import Settings
 
 
@@ -86,17 +86,33 @@ async def exchange_client_assertion(
     return IssuedToken(access_token=token, scope=scope, org_id=org.id)
 
 
+# The directory columns a bearer-token check needs, read on every API call: not the
+# organisation's keys (a JSON document) nor a mapped object, and built once (values are bound).
+_CALLER = select(Organisation.status, Organisation.roles, Organisation.country).where(
+    Organisation.id == bindparam("org_id")
+)
+
+
 async def principal_for_token(
     *, db_session: AsyncSession, settings: Settings, keys: NodeKeyStore, token: str
 ) -> Principal:
+    """The caller of an API request, from its bearer token and the directory as it is now.
+
+    The directory is read on every call, so a suspension or a removed role counts from the
+    next request on.
+    """
     checked = check_access_token(
         token, keys=keys, node_id=settings.node_id, ttl_s=settings.access_token_ttl_s
     )
-    org = await _enabled_org(db_session, checked.org_id)
+    org = (await db_session.execute(_CALLER, {"org_id": checked.org_id})).one_or_none()
+    if org is None:
+        raise TokenError("the organisation is not registered at this node")
+    if not is_enabled(org.status):
+        raise TokenError("the organisation is suspended")
     # A role removed from the directory since the token was issued no longer counts.
     roles = tuple(role for role in checked.roles if role in org.roles)
     return Principal(
-        org_id=org.id,
+        org_id=checked.org_id,
         roles=roles,
         country=org.country,
         node_id=settings.node_id,

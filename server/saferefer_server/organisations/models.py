@@ -42,7 +42,13 @@ class Organisation(Base):
     @property
     def enabled(self) -> bool:
         """Active: may authenticate and receive referrals."""
-        return self.status == OrganisationStatus.ACTIVE.value
+        return is_enabled(self.status)
+
+
+def is_enabled(status: str) -> bool:
+    """Whether an organisation of this directory status may authenticate and receive referrals
+    (for code that reads the status column without loading the organisation)."""
+    return status == OrganisationStatus.ACTIVE.value
 
 
 class OrganisationPublic(BaseModel):

@@ -26,7 +26,8 @@ def node_context_of(app_state: object) -> NodeContext:
     return context
 
 
-def get_node_context(request: Request) -> NodeContext:
+async def get_node_context(request: Request) -> NodeContext:
+    """Async, so FastAPI resolves it on the event loop instead of in the thread pool."""
     return node_context_of(request.app.state)
 
 

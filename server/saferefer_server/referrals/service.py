@@ -8,13 +8,14 @@ events. A denied or failed decision is still audited and committed before the pr
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Integer, Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saferefer_server import domain_spec
@@ -151,6 +152,34 @@ async def audit_decision(
     object_id: str | None,
 ) -> str:
     """Append the `policy.decision` entry of a decision; its id is the decision id."""
+    entry = decision_entry(
+        node=node,
+        decision=decision,
+        document=document,
+        actor_org=actor_org,
+        counterparty_org=counterparty_org,
+        object_type=object_type,
+        object_id=object_id,
+    )
+    await audit.append_all(db_session=db_session, node_id=node.node_id, entries=[entry])
+    return entry.id
+
+
+def decision_entry(
+    *,
+    node: NodeContext,
+    decision: PolicyDecision,
+    document: Mapping[str, Any],
+    actor_org: str | None,
+    counterparty_org: str | None,
+    object_type: str,
+    object_id: str | None,
+) -> audit.PendingEntry:
+    """The `policy.decision` entry of a decision, not yet appended; its id is the decision id.
+
+    Counts the decision in the metrics now. The caller appends the entry in the transaction of
+    whatever the decision led to (with that change's own entries, in one append).
+    """
     codes = sorted({str(v["code"]) for v in decision.violations})
     metrics.record_decision(decision.allow, codes, engine_failure=decision.engine_failure)
     obligations = [f"{o['rule']}:{o['code']}"[:200] for o in decision.obligations]
@@ -167,9 +196,7 @@ async def audit_decision(
     }
     if node.engine_name in {"embedded", "opa"}:
         decision_summary["engine"] = node.engine_name
-    entry = await audit.append(
-        db_session=db_session,
-        node_id=node.node_id,
+    return audit.PendingEntry(
         actor_org=actor_org,
         action="policy.decision",
         object_type=object_type,
@@ -178,7 +205,6 @@ async def audit_decision(
         decision=decision_summary,
         basis=basis[:500] or None,
     )
-    return entry.id
 
 
 def _invalid(pointer: str, detail: str) -> ProblemError:
@@ -216,10 +242,11 @@ async def plan_send(
 
     Shared by the real send and the dry run, so both get the same decision (SR-POLICY-020).
     """
-    sender = await db_session.get(Organisation, principal.org_id)
+    parties = await _directory_entries(db_session, (principal.org_id, body["recipient"]))
+    sender = parties.get(principal.org_id)
     if sender is None:
         raise not_found("the calling organisation is not in this node's directory")
-    recipient: Any = await db_session.get(Organisation, body["recipient"])
+    recipient: Any = parties.get(body["recipient"])
     if recipient is None and "remote_recipient" in peer_hooks:
         recipient = await peer_hooks["remote_recipient"](node=node, org_id=body["recipient"])
     if recipient is None or not recipient.enabled:
@@ -273,6 +300,24 @@ async def plan_send(
         collected_for=collected_for,
     )
     return SendPlan(sender, recipient, consent_rows, action, document, based_on)
+
+
+# Directory entries by id, built once (the ids are bound, as one expanding IN parameter).
+_DIRECTORY_ENTRIES = select(Organisation).where(
+    Organisation.id.in_(bindparam("org_ids", expanding=True))
+)
+
+
+async def _directory_entries(
+    db_session: AsyncSession, org_ids: Sequence[str]
+) -> dict[str, Organisation]:
+    """The directory entries of `org_ids` that exist, by id, read in one statement.
+
+    One round trip for sender and recipient instead of one each; rows already in the session
+    (expired by `create` between its phases) are refreshed from what this statement reads.
+    """
+    rows = await db_session.scalars(_DIRECTORY_ENTRIES, {"org_ids": sorted(set(org_ids))})
+    return {org.id: org for org in rows.all()}
 
 
 async def _based_on_chain(*, db_session: AsyncSession, referral: Referral) -> list[dict[str, Any]]:
@@ -338,7 +383,8 @@ async def create(
     transaction looks everything up again with the consents locked and keeps that decision only
     if the policy input is still the same (a consent withdrawn in between changes it, and the
     referral is decided again under the lock). So neither SQLite's write lock nor PostgreSQL's
-    consent row locks are held while the engine works.
+    consent row locks are held while the engine works. The decision's audit entry is written in
+    the write transaction, in one append with `referral.created` (alone for a deny).
     """
     now = utcnow()
     async with read_phase(db_session):
@@ -361,27 +407,19 @@ async def create(
     )
     if plan.policy_input == snapshot.policy_input:
         decision = early
-        decision_id = await audit_decision(
-            db_session=db_session,
-            node=node,
-            decision=decision,
-            document=plan.policy_input,
-            actor_org=principal.org_id,
-            counterparty_org=plan.recipient.id,
-            object_type="referral",
-            object_id=referral_id,
-        )
     else:
-        decision, decision_id = await decide_and_audit(
-            db_session=db_session,
-            engine=engine,
-            node=node,
-            document=plan.policy_input,
-            actor_org=principal.org_id,
-            counterparty_org=plan.recipient.id,
-            object_type="referral",
-            object_id=referral_id,
-        )
+        decision = await engine.decide(plan.policy_input)
+    # Appended below with the referral's own entries (or alone, for a deny): one append.
+    decided = decision_entry(
+        node=node,
+        decision=decision,
+        document=plan.policy_input,
+        actor_org=principal.org_id,
+        counterparty_org=plan.recipient.id,
+        object_type="referral",
+        object_id=referral_id,
+    )
+    decision_id = decided.id
     categories = plan.policy_input["data_categories"]
     if decision.allow and not set(categories) <= set(decision.permitted_categories):
         # SR-POLICY-009: a category outside the permitted ones refuses the whole referral.
@@ -404,6 +442,7 @@ async def create(
             obligations=decision.obligations,
         )
     if not decision.allow:
+        await audit.append_all(db_session=db_session, node_id=node.node_id, entries=[decided])
         await db_session.commit()
         raise problem_for(decision, decision_id)
 
@@ -447,7 +486,9 @@ async def create(
         erased_at=None,
         erasure_reason=None,
     )
-    await record_submission(db_session=db_session, node=node, referral=referral, now=now)
+    await record_submission(
+        db_session=db_session, node=node, referral=referral, now=now, decided=decided
+    )
     if not is_local(referral, "recipient", node):
         await peer_hooks["deliver"](
             db_session=db_session,
@@ -517,6 +558,47 @@ async def get_for_party(
     return (await db_session.scalars(query)).one_or_none()
 
 
+@dataclass(frozen=True, slots=True)
+class ReferralSummary:
+    """What a listing shows of a referral: the columns `referral_document` reads, nothing else.
+
+    Listings read these as plain rows: not the sealed payload (the largest column, never shown
+    in a list) nor the other columns, and no mapped objects to track in the session.
+    """
+
+    id: str
+    sender_org: str
+    recipient_org: str
+    purpose: str
+    consent_ids: list[str]
+    subject_ref: str
+    state: str
+    state_reason: str | None
+    data_categories: list[str]
+    cross_border: bool
+    decision_id: str
+    created_at: datetime
+    updated_at: datetime
+    state_changed_at: datetime
+    based_on: str | None
+    attributes: dict[str, Any]
+
+
+@functools.cache
+def _box_query(party: str, by_state: bool, paged: bool) -> Select[Any]:
+    """The listing statement of one shape, built once: every value is a bound parameter, so
+    each call only binds values (and the compiled form is cached by SQLAlchemy as well)."""
+    table = Referral.__table__
+    query = select(*(table.c[field.name] for field in fields(ReferralSummary))).where(
+        table.c[party] == bindparam("org_id")
+    )
+    if by_state:
+        query = query.where(table.c.state == bindparam("state"))
+    if paged:
+        query = query.where(table.c.id < bindparam("before_id"))
+    return query.order_by(table.c.id.desc()).limit(bindparam("limit", type_=Integer))
+
+
 async def list_box(
     *,
     db_session: AsyncSession,
@@ -525,19 +607,23 @@ async def list_box(
     before_id: str | None,
     limit: int,
     state: str | None,
-) -> list[Referral]:
-    """Inbox (received) or outbox (sent), newest first, keyset-paginated by id (UUIDv7 = time)."""
-    column = Referral.recipient_org if box == "inbox" else Referral.sender_org
-    query = select(Referral).where(column == principal.org_id)
+) -> list[ReferralSummary]:
+    """Inbox (received) or outbox (sent), newest first, keyset-paginated by id (UUIDv7 = time).
+
+    Served by the (recipient_org, id) or (sender_org, id) index, read backwards.
+    """
+    party = "recipient_org" if box == "inbox" else "sender_org"
+    query = _box_query(party, state is not None, before_id is not None)
+    params: dict[str, Any] = {"org_id": principal.org_id, "limit": limit}
     if state is not None:
-        query = query.where(Referral.state == state)
+        params["state"] = state
     if before_id is not None:
-        query = query.where(Referral.id < before_id)
-    return list((await db_session.scalars(query.order_by(Referral.id.desc()).limit(limit))).all())
+        params["before_id"] = before_id
+    return [ReferralSummary(*row) for row in await db_session.execute(query, params)]
 
 
 def referral_document(
-    referral: Referral,
+    referral: Referral | ReferralSummary,
     *,
     viewer: str,
     released: Mapping[str, Any] | None = None,
@@ -1211,17 +1297,26 @@ async def acknowledge_erasure(
 
 
 async def record_submission(
-    *, db_session: AsyncSession, node: NodeContext, referral: Referral, now: datetime
+    *,
+    db_session: AsyncSession,
+    node: NodeContext,
+    referral: Referral,
+    now: datetime,
+    decided: audit.PendingEntry | None = None,
 ) -> None:
     """Store a new referral with its consent links, initial transition, audit entry and event.
 
     Shared by local creation and by referrals arriving from a peer node, so both leave the
-    same trail.
+    same trail. `decided` is the not yet appended `policy.decision` entry of the referral: it is
+    appended just before `referral.created`, under the same lock of the audit chain.
     """
+    # One flush for the three (the unit of work inserts the referral before the rows that
+    # reference it): the audit append below reads the chain head, which flushes them.
     db_session.add(referral)
-    await db_session.flush()
-    for consent_id in referral.consent_ids:
-        db_session.add(ReferralConsent(referral_id=referral.id, consent_id=consent_id))
+    db_session.add_all(
+        ReferralConsent(referral_id=referral.id, consent_id=consent_id)
+        for consent_id in referral.consent_ids
+    )
     db_session.add(
         ReferralTransition(
             id=uuid7(),
@@ -1236,14 +1331,17 @@ async def record_submission(
             at=now,
         )
     )
-    await audit.append(
-        db_session=db_session,
-        node_id=node.node_id,
+    created = audit.PendingEntry(
         actor_org=referral.sender_org,
         action="referral.created",
         object_type="referral",
         object_id=referral.id,
         counterparty_org=referral.recipient_org,
+    )
+    await audit.append_all(
+        db_session=db_session,
+        node_id=node.node_id,
+        entries=[created] if decided is None else [decided, created],
     )
     await announce(
         db_session=db_session,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query, Response
 from saferefer_server.audit.ids import cursor_str, no_such
 from saferefer_server.core.cursors import encode_cursor
 from saferefer_server.db.session import read_phase
-from saferefer_server.deps import CurrentOrg, PolicyEngineDep, SessionDep
+from saferefer_server.deps import CurrentOrg, PolicyEngineDep, ReadingOrg, SessionDep
 from saferefer_server.domain_spec import validate_or_422
 from saferefer_server.referrals import service
 from saferefer_server.referrals.node import NodeDep
@@ -40,7 +40,7 @@ async def create_referral(
 @router.get("/v1/referrals", operation_id="listReferrals")
 async def list_referrals(
     db_session: SessionDep,
-    principal: CurrentOrg,
+    principal: ReadingOrg,
     response: Response,
     box: Literal["inbox", "outbox"] = "inbox",
     state: Annotated[

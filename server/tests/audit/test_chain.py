@@ -114,6 +114,52 @@ async def test_concurrent_appends_extend_one_chain(node: TestNode) -> None:
     assert seqs == list(range(1, len(seqs) + 1))
 
 
+async def test_appends_of_several_entries_at_once_interleave_into_one_chain(
+    node: TestNode,
+) -> None:
+    # `append_all` takes the chain head once for a whole batch: batches and single appends
+    # running concurrently still make one gap-free chain, each batch in its own order, and
+    # each entry keeps the id it was given before it was written (a decision id).
+    sessionmaker = node.app.state.sessionmaker
+    batches = [
+        [service.PendingEntry(NGO, "referral.read", "referral", f"b{b}-{i}") for i in range(3)]
+        for b in range(6)
+    ]
+
+    async def append_batch(entries: list[service.PendingEntry]) -> None:
+        async with sessionmaker() as db_session:
+            await service.append_all(
+                db_session=db_session, node_id=node.settings.node_id, entries=entries
+            )
+            await db_session.commit()
+
+    async def append_one(index: int) -> None:
+        async with sessionmaker() as db_session:
+            await service.append(
+                db_session=db_session,
+                node_id=node.settings.node_id,
+                actor_org=None,
+                action="consent.read",
+                object_type="consent",
+                object_id=f"single-{index}",
+            )
+            await db_session.commit()
+
+    await asyncio.gather(
+        *(append_batch(entries) for entries in batches), *(append_one(i) for i in range(6))
+    )
+    async with sessionmaker() as db_session:
+        verification = await service.verify_chain(db_session=db_session)
+        rows = list(await db_session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+    assert verification.valid, verification.failures
+    assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
+    by_id = {row.id: row for row in rows}
+    for entries in batches:
+        stored = [by_id[entry.id] for entry in entries]
+        assert [row.object_id for row in stored] == [entry.object_id for entry in entries]
+        assert [row.seq for row in stored] == list(range(stored[0].seq, stored[0].seq + 3))
+
+
 async def test_cli_audit_verify_exit_code_follows_the_chain(
     flows: DomainFlows, node: TestNode, tmp_path: Path
 ) -> None:

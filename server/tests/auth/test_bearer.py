@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter
 from joserfc import jwt
 from saferefer_server.auth.keys import generate_es256_key
-from saferefer_server.deps import CurrentOrg
+from saferefer_server.db.session import in_read_phase
+from saferefer_server.deps import CurrentOrg, ReadingOrg, SessionDep
 from saferefer_server.organisations import service as organisations
 from saferefer_server.organisations.models import Organisation, OrganisationStatus
 from saferefer_server.testing import TestNode, hmac_jwt, unsigned_jwt
@@ -186,3 +187,36 @@ async def test_role_removed_from_directory_no_longer_counts(node: TestNode) -> N
         await db_session.commit()
     after = (await node.client.get("/_test/whoami", headers=headers)).json()
     assert after["roles"] == []
+
+
+async def test_reading_org_checks_the_token_in_a_read_phase_the_route_joins(
+    node: TestNode,
+) -> None:
+    # `ReadingOrg` (read-only routes): one read transaction for the token check and the route,
+    # ended when the route returns; a suspension still counts from the next request on.
+    seen: dict[str, Any] = {}
+    router = APIRouter()
+
+    @router.get("/_test/reading")
+    async def reading(org: ReadingOrg, db_session: SessionDep) -> dict[str, Any]:
+        seen.update(
+            phase=in_read_phase(), transaction=db_session.in_transaction(), session=db_session
+        )
+        return {"org_id": org.org_id}
+
+    node.app.include_router(router)
+    headers = await node.auth(NGO)
+    response = await node.client.get("/_test/reading", headers=headers)
+    assert response.json() == {"org_id": NGO}
+    assert seen["phase"] is True
+    assert seen["transaction"] is True
+    assert seen["session"].in_transaction() is False
+    assert (await node.client.get("/v1/referrals", headers=headers)).status_code == 200
+
+    async with node.app.state.sessionmaker() as db_session:
+        await organisations.set_status(
+            db_session=db_session, org_id=NGO, status=OrganisationStatus.SUSPENDED
+        )
+        await db_session.commit()
+    assert_unauthorized(await node.client.get("/_test/reading", headers=headers), "suspended")
+    assert_unauthorized(await node.client.get("/v1/referrals", headers=headers), "suspended")

@@ -14,6 +14,8 @@ from saferefer_server._resources import policy_dir
 from saferefer_server.audit.models import AuditEntry
 from saferefer_server.domain_spec import schema_errors
 from saferefer_server.main import create_app
+from saferefer_server.organisations import service as organisations
+from saferefer_server.organisations.models import OrganisationStatus
 from saferefer_server.policy import build_engine
 from saferefer_server.referrals.testing import DomainFlows
 from saferefer_server.testing import (
@@ -368,3 +370,37 @@ async def test_create_decides_again_when_consent_is_withdrawn_during_the_decisio
     assert [c["status"] for c in seen[1]["consents"]] == ["withdrawn"]
     listing = await flows.get(SHELTER, "/v1/referrals", box="inbox")
     assert listing.json()["items"] == []
+
+
+async def test_create_refuses_a_recipient_suspended_during_the_decision(
+    flows: DomainFlows, node: TestNode
+) -> None:
+    # The write transaction reads the directory again: a recipient suspended while the engine
+    # decided on the snapshot is no longer a recipient, and nothing is stored or announced.
+    consent = await flows.consent_for(NGO, SHELTER)
+    real = node.app.state.policy_engine
+    decided: list[dict[str, Any]] = []
+
+    class SuspendingEngine:
+        name = real.name
+
+        async def decide(self, policy_input: Any) -> Any:
+            decided.append(policy_input)
+            async with node.app.state.sessionmaker() as db_session:
+                await organisations.set_status(
+                    db_session=db_session, org_id=SHELTER, status=OrganisationStatus.SUSPENDED
+                )
+                await db_session.commit()
+            return await real.decide(policy_input)
+
+    node.app.state.policy_engine = SuspendingEngine()
+    try:
+        response = await flows.send(NGO, SHELTER, [consent["id"]])
+    finally:
+        node.app.state.policy_engine = real
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == "#/recipient"
+    assert len(decided) == 1
+    outbox = await flows.get(NGO, "/v1/referrals", box="outbox")
+    assert outbox.json()["items"] == []

@@ -101,3 +101,47 @@ async def test_list_inbox_and_outbox_are_filtered_and_paginated(flows: DomainFlo
 async def test_list_with_a_forged_cursor_is_422(flows: DomainFlows) -> None:
     response = await flows.get(SHELTER, "/v1/referrals", cursor="not-a-cursor!")
     assert response.status_code == 422
+
+
+async def test_listed_referral_is_the_document_a_read_shows_without_the_payload(
+    flows: DomainFlows,
+) -> None:
+    # Listings read plain rows, not the stored referral: each view must still match the
+    # referral's own document, member for member.
+    created = await flows.referral(NGO, SHELTER)
+    (outbox_item,) = (await flows.get(NGO, "/v1/referrals", box="outbox")).json()["items"]
+    assert outbox_item == (await flows.get(NGO, f"/v1/referrals/{created['id']}")).json()
+    assert outbox_item == created
+    # The recipient's read also carries what its read decision released; the listing never does.
+    (inbox_item,) = (await flows.get(SHELTER, "/v1/referrals", box="inbox")).json()["items"]
+    read = (await flows.get(SHELTER, f"/v1/referrals/{created['id']}")).json()
+    released = {"payload", "payload_signature", "payload_signed_by", "language_needs"}
+    assert inbox_item == {k: v for k, v in read.items() if k not in released}
+    assert "subject" not in inbox_item  # decision inputs go to the sender only (R22)
+    assert schema_errors("referral.schema.json", inbox_item) == []
+
+
+async def test_list_by_state_is_paginated_within_that_state(flows: DomainFlows) -> None:
+    sent = [(await flows.referral(NGO, SHELTER))["id"] for _ in range(4)]
+    for referral_id in sent[1:]:
+        moved = await flows.post(
+            SHELTER, f"/v1/referrals/{referral_id}/transitions", {"to": "received"}
+        )
+        assert moved.status_code == 201, moved.text
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"box": "inbox", "state": "received", "limit": 2}
+        page = (
+            await flows.get(
+                SHELTER, "/v1/referrals", **params, **({"cursor": cursor} if cursor else {})
+            )
+        ).json()
+        assert {r["state"] for r in page["items"]} == {"received"}
+        seen += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(sent[1:], reverse=True)
+    submitted = (await flows.get(NGO, "/v1/referrals", box="outbox", state="submitted")).json()
+    assert [r["id"] for r in submitted["items"]] == [sent[0]]
