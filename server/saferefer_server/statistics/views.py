@@ -39,7 +39,7 @@ def _time(parameter: str, value: str | None, default: datetime) -> datetime:
         return default
     try:
         return parse_rfc3339(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise _invalid(parameter, "must be an RFC 3339 UTC timestamp") from exc
 
 
@@ -63,6 +63,9 @@ async def get_statistics(
         raise _invalid("group_by", "allowed: " + ", ".join(service.DIMENSIONS))
     now = utcnow()
     end = _time("to", period_to, now)
+    if period_from is None and end - datetime.min.replace(tzinfo=end.tzinfo) < DEFAULT_PERIOD:
+        # The default period would start before year 1 (datetime cannot represent it).
+        raise _invalid("to", "is too early for the default 30-day period; give `from` as well")
     start = _time("from", period_from, end - DEFAULT_PERIOD)
     if start >= end:
         raise _invalid("from", "must be earlier than to")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from saferefer_server.domain_spec import schema_errors
 from saferefer_server.referrals.testing import DomainFlows
 from saferefer_server.statistics.service import suppress
@@ -90,6 +91,23 @@ async def test_statistics_are_forbidden_to_other_roles(flows: DomainFlows) -> No
 async def test_statistics_reject_unknown_dimensions(flows: DomainFlows) -> None:
     response = await flows.get(RAPPORTEUR, "/v1/statistics", group_by="subject_ref")
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"to": "0001-01-05T00:00:00Z"}, 422),  # a default period would start before year 1
+        ({"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}, 200),
+        ({"to": "not-a-time"}, 422),
+    ],
+)
+async def test_statistics_period_at_the_calendar_edges(
+    flows: DomainFlows, params: dict[str, str], status: int
+) -> None:
+    response = await flows.get(RAPPORTEUR, "/v1/statistics", **params)
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert response.json()["type"] == "https://saferefer.org/problems/validation-error"
 
 
 async def test_statistics_read_is_decided_and_audited(flows: DomainFlows) -> None:
