@@ -7,22 +7,17 @@ lose their `.0`).
 
 from __future__ import annotations
 
-import math
 from json.encoder import encode_basestring
 from typing import Any
 
+from saferefer._jcs import canonicalize as sdk_canonicalize
+
 
 def _number(value: float) -> str:
-    if not math.isfinite(value):
-        raise ValueError("JCS cannot represent NaN or infinity")
-    if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else "+"
-        text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
-    return text
+    # Floats are rare in what the node signs; the SDK's encoder spells ECMAScript's
+    # Number.prototype.toString in full (e.g. 0.00001, where Python's repr gives 1e-05), and a
+    # signature only verifies when both sides produce the same bytes.
+    return sdk_canonicalize(value).decode("ascii")
 
 
 def _encode(value: Any, out: list[str]) -> None:

@@ -21,6 +21,8 @@ DOCUMENTS = [
     {"b": [1, True, None], "a": {"d": "é", "c": 1.0}, "": "empty key"},
     {"\ufb33": 1, "\U0001f600": 2, "é": [[], {}], "z\n": "key with a newline"},
     {"identity": {"name": "Ana", "aliases": ["A.", "Anna"]}, "age": 17, "flags": [False]},
+    # Numbers where ECMAScript and Python's repr differ (1e-05 vs 0.00001), and their edges.
+    [0.00001, -0.0000025, 0.000001, 1e-7, 0.0001, 123.456, 1e21, 1.5e300, -0.0, 2.0**53],
 ]
 
 
