@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -152,5 +153,17 @@ def test_logs_of_both_workers_are_json_with_request_ids(
     httpx.get(f"{first.base_url}/healthz", headers={"X-Request-ID": "trace-both-workers-1"})
     httpx.get(f"{second.base_url}/healthz", headers={"X-Request-ID": "trace-both-workers-2"})
     for server, request_id in ((first, "trace-both-workers-1"), (second, "trace-both-workers-2")):
+        assert _access_logged(server, request_id)
+
+
+def _access_logged(server: RunningServer, request_id: str, within_s: float = 10.0) -> bool:
+    """The worker's JSON access-log entry for `request_id` appears. It is written once the
+    response has gone out, so the client may see the answer a moment before the log line."""
+    deadline = time.monotonic() + within_s
+    while True:
         entries = [json.loads(line) for line in server.log_lines() if line.strip()]
-        assert any(e.get("request_id") == request_id and e["event"] == "request" for e in entries)
+        if any(e.get("request_id") == request_id and e["event"] == "request" for e in entries):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
