@@ -8,10 +8,19 @@ locked" when a read transaction tries to upgrade. Work that only reads runs in a
 a deferred `BEGIN`, a WAL snapshot that runs alongside the writer and never queues for its lock.
 Token checks, listings and a referral's policy input are read that way, so the write lock is held
 only for the short transactions that write.
+
+Writers of one process also queue in turn before `BEGIN IMMEDIATE` (`_WriterQueue`), first come
+first served. SQLite's own busy handler only sleeps and retries (up to 100 ms at a time): under
+load a waiting writer sleeps through the moments the lock is free and can lose to newer ones
+again and again, so some requests waited seconds while most waited a fraction of that. The busy
+handler stays for writers in other processes (several workers, the command line).
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -20,12 +29,14 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 from saferefer_server.settings import Settings
 
@@ -83,8 +94,63 @@ def build_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+class _WriterQueue:
+    """The write transactions of one engine in this process, admitted one at a time in order.
+
+    A connection takes its turn just before its `BEGIN IMMEDIATE` and gives it back when it
+    returns to the pool, after its commit or rollback has run. A connection that already holds
+    the turn (several transactions before it goes back) does not queue again. Each event loop has
+    its own queue: asyncio locks belong to one loop. Waiting is bounded by the busy timeout and
+    then fails as SQLite itself would, "database is locked" (a retryable 503, nothing written).
+    """
+
+    _HOLDS_TURN = "saferefer_writer_turn"
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _lock(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def take_turn(self, info: dict[str, Any]) -> None:
+        """Wait for this connection's turn (inside SQLAlchemy's async bridge only)."""
+        if info.get(self._HOLDS_TURN) is not None or not in_greenlet():
+            return
+        loop = asyncio.get_running_loop()
+        lock = self._lock(loop)
+        try:
+            await_only(asyncio.wait_for(lock.acquire(), self._timeout_s))
+        except TimeoutError as exc:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from exc
+        info[self._HOLDS_TURN] = (loop, lock)
+
+    def give_back(self, info: dict[str, Any]) -> None:
+        """End this connection's turn, if it has one (the next writer in line goes ahead)."""
+        held = info.pop(self._HOLDS_TURN, None)
+        if held is None:
+            return
+        loop, lock = held
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            lock.release()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(lock.release)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
+    writers = _WriterQueue(SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -99,7 +165,23 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN" if _reading.get() else "BEGIN IMMEDIATE")
+        if _reading.get():
+            connection.exec_driver_sql("BEGIN")
+            return
+        writers.take_turn(connection.info)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.give_back(connection.info)
+            raise
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, connection_record: Any) -> None:
+        writers.give_back(connection_record.info)
+
+    @event.listens_for(sync_engine, "close")
+    def _on_close(dbapi_connection: Any, connection_record: Any) -> None:
+        writers.give_back(connection_record.info)
 
 
 def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

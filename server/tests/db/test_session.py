@@ -17,7 +17,7 @@ from saferefer_server.consents.models import Consent
 from saferefer_server.db import session as db_session_module
 from saferefer_server.referrals.testing import consent_body, grant
 from saferefer_server.testing import TestNode, asgi_client, seed_demo
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 
 NGO = "urn:saferefer:org:NL:demo-ngo"
@@ -80,5 +80,57 @@ async def test_write_that_cannot_get_the_lock_answers_503_and_changes_nothing(
         async with app.state.sessionmaker() as db_session:
             assert await db_session.scalar(select(func.count()).select_from(Consent)) == 0
         # Once the lock is free, the same request goes through.
+        retried = await client.post("/v1/consents", json=body, headers=ngo)
+        assert retried.status_code == 201, retried.text
+
+
+async def test_writers_of_one_process_take_turns_in_arrival_order(app_factory: Any) -> None:
+    app = await app_factory()
+    begins: list[str] = []
+
+    def count_begins(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            begins.append(statement)
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", count_begins)
+    admitted: list[str] = []
+
+    async def writer(name: str) -> None:
+        async with app.state.sessionmaker() as db_session:
+            await db_session.execute(text("SELECT 1"))
+            admitted.append(name)
+            await db_session.commit()
+
+    async with app.state.sessionmaker() as holder:
+        await holder.execute(text("SELECT 1"))  # a write transaction: this one has the turn
+        waiting = []
+        for name in ("first", "second", "third"):
+            waiting.append(asyncio.create_task(writer(name)))
+            await asyncio.sleep(0.05)
+        # The others wait for their turn in the process, not inside SQLite's busy handler
+        # (which sleeps and retries in no particular order).
+        assert admitted == []
+        assert len(begins) == 1
+        await holder.commit()
+    await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
+    assert admitted == ["first", "second", "third"]
+
+
+async def test_writer_waiting_past_the_busy_timeout_answers_503(
+    app_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_session_module, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    app = await app_factory()
+    credentials = await seed_demo(app)
+    async with asgi_client(app) as client:
+        node = TestNode(app=app, client=client, credentials=credentials)
+        ngo = await node.auth(NGO)
+        body = consent_body(grants=[grant(org_id=SHELTER)])
+        async with app.state.sessionmaker() as holder:
+            await holder.execute(text("SELECT 1"))  # holds this process's write turn
+            response = await client.post("/v1/consents", json=body, headers=ngo)
+            await holder.rollback()
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
         retried = await client.post("/v1/consents", json=body, headers=ngo)
         assert retried.status_code == 201, retried.text
