@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saferefer_server.audit import service as audit
@@ -246,6 +246,38 @@ def _visible_to(principal: Principal) -> ColumnElement[bool]:
     return or_(Consent.recorded_by_org == principal.org_id, named)
 
 
+def _visible_consent_query(lock: Literal["update", "share"] | None) -> Select[Consent]:
+    """The statement behind `get_visible`, with the caller and the consent as bound parameters.
+
+    Built once per lock mode: building and hashing this statement anew cost about 0.3 ms per
+    call, and a referral send looks each consent up twice.
+    """
+    named = exists().where(
+        ConsentGrant.consent_id == Consent.id,
+        or_(
+            ConsentGrant.recipient_org == bindparam("org_id"),
+            and_(
+                ConsentGrant.recipient_role.in_(bindparam("roles", expanding=True)),
+                ConsentGrant.recipient_country == bindparam("country"),
+            ),
+        ),
+    )
+    query = select(Consent).where(
+        Consent.id == bindparam("consent_id"),
+        or_(Consent.recorded_by_org == bindparam("org_id"), named),
+    )
+    if lock == "update":
+        return query.with_for_update(of=Consent)
+    if lock == "share":
+        # A send holds its consents shared until it commits, so a concurrent withdrawal waits
+        # for it and then revokes the new referral too (or the send sees the withdrawal).
+        return query.with_for_update(read=True, of=Consent)
+    return query
+
+
+_VISIBLE_CONSENT = {lock: _visible_consent_query(lock) for lock in (None, "update", "share")}
+
+
 async def get_visible(
     *,
     db_session: AsyncSession,
@@ -253,14 +285,14 @@ async def get_visible(
     consent_id: str,
     lock: Literal["update", "share"] | None = None,
 ) -> Consent | None:
-    query = select(Consent).where(Consent.id == consent_id, _visible_to(principal))
-    if lock == "update":
-        query = query.with_for_update(of=Consent)
-    elif lock == "share":
-        # A send holds its consents shared until it commits, so a concurrent withdrawal waits
-        # for it and then revokes the new referral too (or the send sees the withdrawal).
-        query = query.with_for_update(read=True, of=Consent)
-    return (await db_session.scalars(query)).one_or_none()
+    """The consent `consent_id` if `principal` recorded it or is named in one of its grants."""
+    parameters = {
+        "consent_id": consent_id,
+        "org_id": principal.org_id,
+        "roles": list(principal.roles),
+        "country": principal.country,
+    }
+    return (await db_session.scalars(_VISIBLE_CONSENT[lock], parameters)).one_or_none()
 
 
 async def list_visible(
