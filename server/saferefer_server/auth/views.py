@@ -19,6 +19,9 @@ router = APIRouter(tags=["auth"])
 
 GRANT_TYPE = "client_credentials"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# The parameters this endpoint reads; only these names ever appear in an error, because any other
+# name is raw client input (it may carry control characters or personal data).
+TOKEN_PARAMETERS = frozenset({"grant_type", "client_assertion_type", "client_assertion", "scope"})
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -46,6 +49,14 @@ def _oauth_problem(status: int, error: str, detail: str) -> ProblemError:
     )
 
 
+def _repeated(name: str) -> str:
+    """Why a form with a repeated parameter is refused (RFC 6749 §3.2), naming the parameter only
+    when it is one of this endpoint's own."""
+    if name in TOKEN_PARAMETERS:
+        return f"parameter {name} is repeated; send it once"
+    return "a parameter is repeated; send each parameter once"
+
+
 async def _form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM_CONTENT_TYPE:
@@ -62,7 +73,7 @@ async def _form(request: Request) -> dict[str, str]:
     form: dict[str, str] = {}
     for name, values in parsed.items():
         if len(values) != 1:
-            raise _oauth_problem(400, "invalid_request", f"parameter {name} is repeated")
+            raise _oauth_problem(400, "invalid_request", _repeated(name))
         form[name] = values[0]
     return form
 

@@ -6,11 +6,13 @@ import asyncio
 import json
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from saferefer_server.domain_spec import schema_errors
 from saferefer_server.organisations import service as organisations
 from saferefer_server.organisations.models import OrganisationStatus
 from saferefer_server.testing import (
@@ -24,6 +26,7 @@ from saferefer_server.testing import (
 
 NGO = "urn:saferefer:org:NL:demo-ngo"
 POLICE = "urn:saferefer:org:NL:demo-police"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def assertion_claims(credentials: OrgCredentials, **overrides: Any) -> dict[str, Any]:
@@ -193,6 +196,36 @@ async def test_wrong_assertion_type_is_rejected(node: TestNode) -> None:
     assert_invalid_client(
         await node.client.post("/oauth/token", data=form), "client_assertion_type"
     )
+
+
+async def test_repeated_token_parameter_is_refused_by_name(node: TestNode) -> None:
+    body = token_form(client_assertion(node.credentials[NGO]))
+    content = urlencode([*body.items(), ("grant_type", "client_credentials")])
+    response = await node.client.post("/oauth/token", content=content, headers=FORM)
+    assert response.status_code == 400
+    problem = response.json()
+    assert problem["error"] == "invalid_request"
+    assert "grant_type is repeated" in problem["error_description"]
+    assert schema_errors("problem.schema.json", problem) == []
+
+
+async def test_repeated_unknown_parameter_is_refused_without_echoing_its_name(
+    node: TestNode,
+) -> None:
+    # The shape schemathesis found: a repeated parameter whose name ends in a control character.
+    name = "echo-marker\x0f"
+    body = token_form(client_assertion(node.credentials[NGO]))
+    content = urlencode([*body.items(), (name, "a"), (name, "b")])
+    response = await node.client.post("/oauth/token", content=content, headers=FORM)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["error"] == "invalid_request"
+    assert problem["detail"] == problem["error_description"]
+    assert "send each parameter once" in problem["detail"]
+    assert "echo-marker" not in response.text
+    assert "\\u000f" not in response.text
+    assert schema_errors("problem.schema.json", problem) == []
 
 
 async def test_json_token_request_is_unsupported_media_type(node: TestNode) -> None:
