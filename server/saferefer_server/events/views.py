@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Query, Response
 
 from saferefer_server.audit import service as audit
 from saferefer_server.audit.ids import cursor_str, no_such, rfc3339
 from saferefer_server.core.cursors import encode_cursor
-from saferefer_server.core.problems import ProblemError
 from saferefer_server.db.session import read_phase
 from saferefer_server.deps import CurrentOrg, SessionDep, SettingsDep
 from saferefer_server.domain_spec import validate_or_422
 from saferefer_server.events import service
 from saferefer_server.events.models import OPEN_DELIVERY_STATUSES, Subscription, WebhookDelivery
+from saferefer_server.events.webhook_urls import check_webhook_url
 
 router = APIRouter(tags=["events"])
 
@@ -105,36 +103,6 @@ def _delivery_document(delivery: WebhookDelivery) -> dict[str, Any]:
     }
 
 
-def _bad_url(detail: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "validation-error",
-        "The request is invalid",
-        f"url: {detail}",
-        errors=[{"pointer": "#/url", "detail": detail}],
-    )
-
-
-async def _check_webhook_url(url: str, *, production: bool) -> None:
-    """In production: https only, and never a loopback, link-local or private address
-    (SR-EVENT-015), so a subscription cannot make the node call into its own network."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        raise _bad_url("must not carry credentials")
-    if not production:
-        return
-    if parts.scheme != "https" or not parts.hostname:
-        raise _bad_url("must be an https URL in production")
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
-    except OSError as exc:
-        raise _bad_url("the host name does not resolve") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise _bad_url("resolves to a loopback, link-local or private address")
-
-
 @router.post("/v1/subscriptions", operation_id="createSubscription", status_code=201)
 async def create_subscription(
     db_session: SessionDep,
@@ -145,7 +113,7 @@ async def create_subscription(
 ) -> dict[str, Any]:
     validate_or_422("subscription.schema.json", body, what="subscription", pointer="/$defs/create")
     url = str(body["url"])
-    await _check_webhook_url(url, production=settings.production)
+    await check_webhook_url(url, production=settings.production)
     subscription = await service.create_subscription(
         db_session=db_session,
         org_id=principal.org_id,
