@@ -34,9 +34,7 @@ def _invalid(parameter: str, detail: str) -> ProblemError:
     )
 
 
-def _time(parameter: str, value: str | None, default: datetime) -> datetime:
-    if value is None:
-        return default
+def _time(parameter: str, value: str) -> datetime:
     try:
         return parse_rfc3339(value)
     except (ValueError, OverflowError) as exc:
@@ -62,11 +60,14 @@ async def get_statistics(
     if unknown:
         raise _invalid("group_by", "allowed: " + ", ".join(service.DIMENSIONS))
     now = utcnow()
-    end = _time("to", period_to, now)
-    if period_from is None and end - datetime.min.replace(tzinfo=end.tzinfo) < DEFAULT_PERIOD:
+    end = now if period_to is None else _time("to", period_to)
+    if period_from is not None:
+        start = _time("from", period_from)
+    elif end - datetime.min.replace(tzinfo=end.tzinfo) < DEFAULT_PERIOD:
         # The default period would start before year 1 (datetime cannot represent it).
         raise _invalid("to", "is too early for the default 30-day period; give `from` as well")
-    start = _time("from", period_from, end - DEFAULT_PERIOD)
+    else:
+        start = end - DEFAULT_PERIOD
     if start >= end:
         raise _invalid("from", "must be earlier than to")
 
