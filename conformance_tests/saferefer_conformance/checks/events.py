@@ -63,7 +63,14 @@ def event_feed_gap_free_and_resumable(ctx: Context) -> None:
             )
         )
     last = sequences[-1] if sequences else 0
-    sent = [flows.consent_and_send(ctx) for _ in range(3)]
+    # The first referral is withdrawn before the others are sent: events of another kind then
+    # sit between the new ones, so a feed that loses the events of one kind shows a gap.
+    first = flows.consent_and_send(ctx)
+    ctx.expect_success(
+        flows.transition(ctx.sender, first.referral_id, "withdrawn"),
+        "The sender could not withdraw a referral it had just sent",
+    )
+    sent = [first, *(flows.consent_and_send(ctx) for _ in range(2))]
     wanted = {s.referral_id for s in sent}
     deadline = time.monotonic() + 10
     while True:
