@@ -118,6 +118,12 @@ class _WriterQueue:
             lock = self._locks[loop] = asyncio.Lock()
         return lock
 
+    async def _acquire(self, lock: asyncio.Lock) -> None:
+        # Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation that arrives as
+        # the lock is granted, and a worker cancelled at shutdown then runs on, holding the turn.
+        async with asyncio.timeout(self._timeout_s):
+            await lock.acquire()
+
     def take_turn(self, info: dict[str, Any]) -> None:
         """Wait for this connection's turn (inside SQLAlchemy's async bridge only)."""
         if info.get(self._HOLDS_TURN) is not None or not in_greenlet():
@@ -125,7 +131,7 @@ class _WriterQueue:
         loop = asyncio.get_running_loop()
         lock = self._lock(loop)
         try:
-            await_only(asyncio.wait_for(lock.acquire(), self._timeout_s))
+            await_only(self._acquire(lock))
         except TimeoutError as exc:
             raise OperationalError(
                 "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")

@@ -74,8 +74,9 @@ async def poll_trust_list(runtime: FederationRuntime, stop: asyncio.Event) -> No
     """Re-read the trust list source every poll interval until `stop` is set; a bad list never
     replaces a good one. A read in progress finishes (it may run in a worker thread)."""
     while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), runtime.settings.poll_interval_s)
+        with contextlib.suppress(TimeoutError):  # not wait_for: see DeliveryWorker.run
+            async with asyncio.timeout(runtime.settings.poll_interval_s):
+                await stop.wait()
         if not stop.is_set():
             await refresh_trust_list(runtime)
 

@@ -135,8 +135,11 @@ class DeliveryWorker:
                 delivered = 0
             if delivered or self._stopping:
                 continue
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the event is set, and the worker would outlive its shutdown.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.runtime.wake_event.wait(), settings.worker_poll_s)
+                async with asyncio.timeout(settings.worker_poll_s):
+                    await self.runtime.wake_event.wait()
 
     def stop(self) -> None:
         """Finish the current round (its answers get recorded), then leave `run`.

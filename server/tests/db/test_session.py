@@ -134,3 +134,27 @@ async def test_writer_waiting_past_the_busy_timeout_answers_503(
         assert response.headers["retry-after"] == "1"
         retried = await client.post("/v1/consents", json=body, headers=ngo)
         assert retried.status_code == 201, retried.text
+
+
+@pytest.mark.parametrize("turns_before_cancel", [0, 1, 2, 3])
+async def test_a_writer_cancelled_as_its_turn_comes_stays_cancelled(
+    turns_before_cancel: int,
+) -> None:
+    # Shutdown cancels the workers; one that was waiting for its turn as the turn came must still
+    # end, not carry on with the turn (asyncio.wait_for on Python 3.11 can swallow the cancel).
+    queue = db_session_module._WriterQueue(timeout_s=5)
+    lock = asyncio.Lock()
+    await lock.acquire()
+
+    async def writer() -> None:
+        await queue._acquire(lock)
+        await asyncio.sleep(30)  # a worker carrying on with its turn
+
+    task = asyncio.create_task(writer())
+    await asyncio.sleep(0)
+    lock.release()
+    for _ in range(turns_before_cancel):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(task), timeout=2)
