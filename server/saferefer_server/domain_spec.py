@@ -61,7 +61,9 @@ def _reference(schema_file: str, pointer: str) -> dict[str, Any]:
     return {"$ref": SCHEMA_BASE + schema_file + ("#" + pointer if pointer else "")}
 
 
-def _string_format(name: str) -> Callable[[object], bool]:
+@cache
+def string_format(name: str) -> Callable[[object], bool]:
+    """The jsonschema-rs check of format `name` (true for anything but a string, as in JSON Schema)."""
     check = jsonschema_rs.validator_for({"format": name}, validate_formats=True)
     return lambda value: not isinstance(value, str) or bool(check.is_valid(value))
 
@@ -72,7 +74,7 @@ def _format_checker() -> FormatChecker:
     without an optional package, so they are asserted with jsonschema-rs's RFC 3986 checks."""
     checker = FormatChecker()
     for name in ("uri", "uri-reference"):
-        checker.checks(name)(_string_format(name))
+        checker.checks(name)(string_format(name))
     return checker
 
 
@@ -84,17 +86,23 @@ def validator(schema_file: str, pointer: str = "") -> Draft202012Validator:
     )
 
 
+@lru_cache(maxsize=1)
+def _screening_registry() -> jsonschema_rs.Registry:
+    return jsonschema_rs.Registry(list(_schema_documents()))
+
+
 @cache
 def screening_validator(schema_file: str, pointer: str = "") -> jsonschema_rs.Validator:
     """The compiled jsonschema-rs validator of the same schema, formats checked, no network."""
     return jsonschema_rs.validator_for(
         _reference(schema_file, pointer),
-        registry=jsonschema_rs.Registry(list(_schema_documents())),
+        registry=_screening_registry(),
         validate_formats=True,
     )
 
 
-def _passes_screening(schema_file: str, document: Any, pointer: str) -> bool:
+def passes_screening(schema_file: str, document: Any, pointer: str = "") -> bool:
+    """True when jsonschema-rs finds `document` valid; False when it does not, or cannot tell."""
     try:
         return bool(screening_validator(schema_file, pointer).is_valid(document))
     except Exception:  # e.g. a lone surrogate or NaN: then jsonschema judges alone
@@ -134,7 +142,7 @@ def _pointer(error: ValidationError) -> str:
 
 def schema_errors(schema_file: str, document: Any, pointer: str = "") -> list[dict[str, str]]:
     """Every violation of the schema by `document` (pointer + rule), none when it is valid."""
-    if _passes_screening(schema_file, document, pointer):
+    if passes_screening(schema_file, document, pointer):
         return []
     errors = sorted(
         validator(schema_file, pointer).iter_errors(document),

@@ -1,11 +1,9 @@
-"""What a webhook URL must be before a subscription stores it, beyond what the schema validator checks.
+"""What a webhook URL must be before a subscription stores it, checked on its own terms.
 
-`subscription.schema.json` declares `url` as `format: uri`. The node's JSON Schema validator
-(jsonschema) skips that assertion unless an optional package is installed, so it is made here,
-with the implementation other JSON Schema tools (schemathesis among them) use: without it a URL
-that is no RFC 3986 URI (a raw non-ASCII character, `<`, `|`, a stray `%`, a `[` outside an IPv6
-host) was stored and listed back in breach of the spec, and some of them made `urlsplit` raise,
-which answered 500.
+The request's schema validation (`domain_spec`) already asserts `format: uri` and the pattern;
+this check repeats the URI test with the same jsonschema-rs check (`domain_spec.string_format`)
+so that it stands alone, and adds what a schema cannot say: a host `urlsplit` cannot read (a
+bracket outside an IPv6 host made it raise, which answered 500) and, in production, SR-EVENT-015.
 
 Every error names `#/url` and says what to change; none repeats the URL (it may carry a secret).
 """
@@ -16,12 +14,10 @@ import asyncio
 import ipaddress
 from urllib.parse import SplitResult, urlsplit
 
-import jsonschema_rs
-
 from saferefer_server.core.problems import ProblemError
+from saferefer_server.domain_spec import string_format
 
 HTTPS_PORT = 443
-_URI = jsonschema_rs.validator_for({"type": "string", "format": "uri"}, validate_formats=True)
 
 
 def bad_url(detail: str) -> ProblemError:
@@ -42,7 +38,7 @@ async def check_webhook_url(url: str, *, production: bool) -> None:
     User information is refused everywhere (and by the schema's pattern): the URL is stored and
     listed in clear, and deliveries are authenticated by their signature, not by a password.
     """
-    if not _URI.is_valid(url):
+    if not string_format("uri")(url):
         raise bad_url(
             "must be an RFC 3986 URI: percent-encode non-ASCII characters, spaces, a literal % "
             'and any of " < > \\ ^ ` { | }, and use [ ] only around an IPv6 host'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -334,37 +335,52 @@ async def test_create_without_retain_until_is_denied_by_policy_unless_justified(
     assert retain_until - created_at == DEFAULT_RETENTION
 
 
-async def test_create_decides_again_when_consent_is_withdrawn_during_the_decision(
-    flows: DomainFlows, node: TestNode
-) -> None:
-    # The decision runs outside the write transaction; a withdrawal that lands while the engine
-    # works (here: from inside the engine call) must be seen, and the referral refused.
-    consent = await flows.consent_for(NGO, SHELTER)
+async def send_while_deciding(
+    flows: DomainFlows,
+    node: TestNode,
+    consent_id: str,
+    during_first_decision: Callable[[], Awaitable[None]],
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Send NGO -> SHELTER under `consent_id`, running `during_first_decision` inside the first
+    policy decision (a change landing while the engine works); the response and every input the
+    engine was asked to decide."""
     real = node.app.state.policy_engine
     seen: list[dict[str, Any]] = []
 
-    class WithdrawingEngine:
+    class InterleavingEngine:
         name = real.name
 
         async def decide(self, policy_input: Any) -> Any:
             seen.append(policy_input)
             if len(seen) == 1:
-                withdrawal = {
-                    "channel": "phone",
-                    "withdrawn_at": "2026-01-01T00:00:00Z",
-                    "received_by": "w-1",
-                }
-                response = await flows.post(
-                    NGO, f"/v1/consents/{consent['id']}/withdraw", withdrawal
-                )
-                assert response.status_code in (200, 201), response.text
+                await during_first_decision()
             return await real.decide(policy_input)
 
-    node.app.state.policy_engine = WithdrawingEngine()
+    node.app.state.policy_engine = InterleavingEngine()
     try:
-        response = await flows.send(NGO, SHELTER, [consent["id"]])
+        response = await flows.send(NGO, SHELTER, [consent_id])
     finally:
         node.app.state.policy_engine = real
+    return response, seen
+
+
+async def test_create_decides_again_when_consent_is_withdrawn_during_the_decision(
+    flows: DomainFlows, node: TestNode
+) -> None:
+    # The decision runs outside the write transaction; a withdrawal that lands while the engine
+    # works must be seen, and the referral refused.
+    consent = await flows.consent_for(NGO, SHELTER)
+
+    async def withdraw() -> None:
+        withdrawal = {
+            "channel": "phone",
+            "withdrawn_at": "2026-01-01T00:00:00Z",
+            "received_by": "w-1",
+        }
+        response = await flows.post(NGO, f"/v1/consents/{consent['id']}/withdraw", withdrawal)
+        assert response.status_code in (200, 201), response.text
+
+    response, seen = await send_while_deciding(flows, node, consent["id"], withdraw)
 
     assert response.status_code == 403, response.text
     assert [c["status"] for c in seen[1]["consents"]] == ["withdrawn"]
@@ -378,26 +394,15 @@ async def test_create_refuses_a_recipient_suspended_during_the_decision(
     # The write transaction reads the directory again: a recipient suspended while the engine
     # decided on the snapshot is no longer a recipient, and nothing is stored or announced.
     consent = await flows.consent_for(NGO, SHELTER)
-    real = node.app.state.policy_engine
-    decided: list[dict[str, Any]] = []
 
-    class SuspendingEngine:
-        name = real.name
+    async def suspend_recipient() -> None:
+        async with node.app.state.sessionmaker() as db_session:
+            await organisations.set_status(
+                db_session=db_session, org_id=SHELTER, status=OrganisationStatus.SUSPENDED
+            )
+            await db_session.commit()
 
-        async def decide(self, policy_input: Any) -> Any:
-            decided.append(policy_input)
-            async with node.app.state.sessionmaker() as db_session:
-                await organisations.set_status(
-                    db_session=db_session, org_id=SHELTER, status=OrganisationStatus.SUSPENDED
-                )
-                await db_session.commit()
-            return await real.decide(policy_input)
-
-    node.app.state.policy_engine = SuspendingEngine()
-    try:
-        response = await flows.send(NGO, SHELTER, [consent["id"]])
-    finally:
-        node.app.state.policy_engine = real
+    response, decided = await send_while_deciding(flows, node, consent["id"], suspend_recipient)
 
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["pointer"] == "#/recipient"
