@@ -711,6 +711,7 @@ def reflection() -> Iterator[Vector]:
             {**active, "payload_flags": {"for_immigration_enforcement": True}},
         ),
         "removal_during_reflection",
+        "category_condition_unmet",
     )
     yield denied(
         s,
@@ -725,6 +726,7 @@ def reflection() -> Iterator[Vector]:
             },
         ),
         "removal_during_reflection",
+        "category_condition_unmet",
     )
     yield allowed(
         s,
@@ -1012,6 +1014,7 @@ def against_subject() -> Iterator[Vector]:
             {"payload_flags": {"for_immigration_enforcement": True}},
         ),
         "assistance_data_used_against_subject",
+        "category_condition_unmet",
     )
     yield denied(
         s,
@@ -1056,9 +1059,12 @@ def against_subject() -> Iterator[Vector]:
         s,
         "police_evidence_to_prosecutor",
         "R19",
-        "Police send evidence against the traffickers to the prosecutor.",
-        referral(
-            POLICE, PROSECUTOR, "criminal_investigation", ["identity", "exploitation_account"]
+        "Police send evidence against the traffickers to the prosecutor; she decided to cooperate.",
+        merge(
+            referral(
+                POLICE, PROSECUTOR, "criminal_investigation", ["identity", "exploitation_account"]
+            ),
+            {"context": {"decision_to_cooperate": {"recorded": True}}},
         ),
         "delete_by_retain_until",
     )
@@ -1404,7 +1410,7 @@ def firewall() -> Iterator[Vector]:
             recorder=NGO,
         )
         inp = merge(permit, {"payload_flags": {"for_immigration_enforcement": True}})
-        codes = {"firewall_immigration_status"}
+        codes = {"firewall_immigration_status", "category_condition_unmet"}
         if sender is not LABOUR:
             codes.add("assistance_data_used_against_subject")
         yield denied(
@@ -1457,6 +1463,7 @@ def firewall() -> Iterator[Vector]:
             },
         ),
         "firewall_immigration_status",
+        "labour_referral_reveals_irregular_status",
     )
     yield allowed(
         s,
@@ -2260,6 +2267,313 @@ def overlay_nl() -> Iterator[Vector]:
     )
 
 
+def boundaries() -> Iterator[Vector]:
+    """Cases on the edge between two rules, each filed under its theme's scenario."""
+    enforcement = {"payload_flags": {"for_immigration_enforcement": True}}
+    yield denied(
+        "against_subject",
+        "permit_purpose_used_for_enforcement",
+        "R12",
+        "Police label a removal file as her residence-permit application.",
+        merge(
+            referral(POLICE, IMMIGRATION, "residence_permit", ["identity", "immigration_status"]),
+            enforcement,
+        ),
+        "category_condition_unmet",
+    )
+    yield denied(
+        "against_subject",
+        "labour_identity_to_immigration_for_enforcement",
+        "R17",
+        "Inspectors pass workers' identities to immigration enforcement under a permit purpose.",
+        merge(
+            referral(
+                LABOUR, IMMIGRATION, "residence_permit", ["identity", "nationality", "contact"]
+            ),
+            enforcement,
+        ),
+        "category_condition_unmet",
+    )
+    yield denied(
+        "reflection",
+        "reflection_period_running_though_marked_inactive",
+        "R18",
+        "Her reflection period ends in January, but the file says it is not active.",
+        merge(
+            referral(POLICE, IMMIGRATION, "residence_permit", ["identity"]),
+            {
+                **enforcement,
+                "context": {
+                    "reflection_period": {"active": False, "ends_at": "2027-01-15T00:00:00Z"}
+                },
+            },
+        ),
+        "removal_during_reflection",
+        "category_condition_unmet",
+    )
+
+    received = consent(
+        [
+            {
+                "recipient": {"role": "ngo_service_provider", "country": "NL"},
+                "purposes": ["assistance"],
+                "data_categories": ["identity", "contact"],
+            }
+        ],
+        NGO,
+    )
+    forward = merge(
+        referral(NGO, NGO2, "assistance", ["identity", "contact"], action="referral.forward"),
+        {
+            "context": {
+                "based_on": [
+                    {
+                        "referral_id": uuid(),
+                        "sender": POLICE["org"],
+                        "recipient": NGO["org"],
+                        "purpose": "assistance",
+                        "consent_ids": [received["id"]],
+                    }
+                ]
+            }
+        },
+    )
+    forward["consents"] = [received]
+    yield denied(
+        "onward",
+        "forward_under_inherited_role_grant",
+        "R14",
+        "The NGO forwards to another NGO under the role grant it received the data under.",
+        forward,
+        "consent_missing",
+    )
+    yield allowed(
+        "onward",
+        "forward_under_grant_allowing_onward_sharing",
+        "R14",
+        "She agreed that the NGO may refer her on to other NGOs; the chain shows it.",
+        first_grant(forward, onward_sharing=True),
+        "delete_by_retain_until",
+    )
+
+    mixed = org("NL", "mixed-unit", "police", "ngo_service_provider")
+    yield denied(
+        "minimisation",
+        "enforcement_body_with_ngo_role_judged_as_police",
+        "R11",
+        "A police unit that is also registered as an NGO asks for her immigration status.",
+        referral(NGO, mixed, "assistance", ["identity", "immigration_status"]),
+        "category_not_permitted",
+    )
+    yield allowed(
+        "minimisation",
+        "ngo_running_a_shelter_receives_for_shelter",
+        "R11",
+        "An NGO that also runs a shelter receives a placement.",
+        referral(
+            NGO,
+            org("NL", "ngo-shelter", "ngo_service_provider", "shelter"),
+            "shelter",
+            ["identity", "contact", "safety_risks"],
+        ),
+        "delete_by_retain_until",
+    )
+
+    yield denied(
+        "origin_return",
+        "asylum_support_to_origin_ngo",
+        "R22",
+        "A Dutch NGO asks an NGO in Moldova to help with her asylum claim.",
+        referral(NGO, MD_NGO, "asylum_support", ["identity", "contact"]),
+        "asylum_application_disclosed",
+        "third_country_transfer_unsafeguarded",
+    )
+    national = {"subject": {"origin_country": "NL"}}
+    yield allowed(
+        "origin_return",
+        "national_referred_at_home",
+        "R21",
+        "A Dutch woman trafficked within the Netherlands is referred to social services.",
+        merge(SUPPORT_FLOWS[2][2], national),
+        "delete_by_retain_until",
+    )
+    yield allowed(
+        "origin_return",
+        "national_child_placed_at_home",
+        "R29",
+        "A Dutch girl trafficked within the Netherlands is placed in a shelter.",
+        merge(merge(SUPPORT_FLOWS[0][2], {"subject": CHILD}), national),
+        "delete_by_retain_until",
+    )
+    yield denied(
+        "origin_return",
+        "national_abroad_to_home_police",
+        "R21",
+        "A Belgian NGO contacts Dutch police about a Dutch woman found in Belgium, "
+        "with no risk assessment.",
+        merge(
+            referral(
+                BE_NGO,
+                org("NL", "demo-police", "police", contact_point=True),
+                "criminal_investigation",
+                ["identity"],
+                recorder=BE_NGO,
+            ),
+            {
+                **national,
+                "context": {"transfer": {"law_enforcement_channel": True}},
+            },
+        ),
+        "origin_risk_assessment_missing",
+        "origin_return_not_voluntary",
+    )
+    unknown_origin = without(
+        merge(
+            referral(NGO, MD_POLICE, "criminal_investigation", ["identity"]),
+            {"subject": {"asylum_possible": True}},
+        ),
+        "subject/origin_country",
+    )
+    yield denied(
+        "origin_return",
+        "unknown_origin_foreign_police_asylum_possible",
+        "R22",
+        "Her country of origin is not known yet and she may claim asylum; Moldovan police ask.",
+        unknown_origin,
+        "origin_disclosure_asylum",
+        "origin_risk_assessment_missing",
+        "origin_return_not_voluntary",
+        "foreign_police_without_led_channel",
+        "recipient_not_contact_point",
+        "third_country_transfer_unsafeguarded",
+    )
+    yield allowed(
+        "origin_return",
+        "unknown_origin_domestic_shelter",
+        "R22",
+        "Her country of origin is not known yet; a Dutch shelter takes her in.",
+        without(SUPPORT_FLOWS[0][2], "subject/origin_country"),
+        "delete_by_retain_until",
+    )
+
+    shelter_record = copy.deepcopy(SUPPORT_FLOWS[0][2]["consents"][0])
+    police_grant = {
+        "recipient": {"role": "police", "country": "NL"},
+        "purposes": ["criminal_investigation"],
+        "data_categories": ["identity"],
+    }
+    shelter_record["grants"].append(police_grant)
+    to_police = referral(NGO, POLICE, "criminal_investigation", ["identity"])
+    to_police["consents"] = [shelter_record]
+    yield denied(
+        "support",
+        "police_disclosure_under_bundled_record",
+        "R2",
+        "The police referral cites the shelter consent record that also carries a police grant.",
+        to_police,
+        "bundled_consent",
+    )
+    org_named = copy.deepcopy(SUPPORT_FLOWS[0][2]["consents"][0])
+    org_named["grants"].append({**police_grant, "recipient": {"org": POLICE["org"]}})
+    by_org = referral(NGO, POLICE, "criminal_investigation", ["identity"])
+    by_org["consents"] = [org_named]
+    yield denied(
+        "support",
+        "police_grant_by_organisation_in_shelter_record",
+        "R2",
+        "The shelter consent record names the police station itself in a second grant.",
+        by_org,
+        "bundled_consent",
+    )
+
+    own_record = referral(POLICE, NGO, "assistance", ["identity", "contact"])
+    own_record["consents"][0]["recorded_by"] = {
+        "org": POLICE["org"],
+        "role": "ngo_service_provider",
+    }
+    yield denied(
+        "consent",
+        "police_own_record_under_another_role",
+        "R7",
+        "The police record her consent themselves and label the record as an NGO's.",
+        own_record,
+        "consent_recorded_by_enforcement",
+        "consent_missing",
+    )
+
+    notice = referral(NGO, CHILDPROT, "risk_assessment", ["location", "safety_risks"])
+    notice.update(action="risk_notice.send", consents=[])
+    notice["context"] = {"now": NOW, "risk_to_life": True}
+    notice["subject"] = {"age_status": "child"}
+    yield allowed(
+        "risk_notice",
+        "child_risk_notice_before_guardian",
+        "R16",
+        "A girl without a guardian yet is in danger tonight; child protection is told at once.",
+        justify(notice, "R16", "Trafficker traced her to the shelter; risk to life assessed."),
+        "risk_notice_without_basis",
+    )
+
+    child = merge(SUPPORT_FLOWS[0][2], {"subject": CHILD})
+    by_parent = first_consent(child, given_by={"kind": "parent"})
+    yield denied(
+        "children",
+        "parent_consent_without_conflict_check",
+        "R27",
+        "Her father consented; nobody checked whether he was involved in her exploitation.",
+        by_parent,
+        "child_consent_conflict_unchecked",
+    )
+    yield allowed(
+        "children",
+        "parent_consent_after_conflict_check",
+        "R27",
+        "Her mother consented after the guardian checked she has no conflict of interest.",
+        first_consent(child, given_by={"kind": "parent", "conflict_of_interest": False}),
+        "delete_by_retain_until",
+    )
+    yield denied(
+        "children",
+        "child_consent_without_giver",
+        "R27",
+        "The consent record does not say who gave it.",
+        without(child, "consents/0/given_by"),
+        "child_consent_conflict_unchecked",
+    )
+    yield denied(
+        "children",
+        "age_not_stated",
+        "R26",
+        "The referral says nothing about the person, so nothing about his age.",
+        without(SUPPORT_FLOWS[0][2], "subject"),
+        "child_guardian_missing",
+        "child_views_missing",
+    )
+
+    be_labour = org("BE", "labour", "labour_inspectorate")
+    reveals = merge(
+        referral(be_labour, BE_POLICE, "criminal_investigation", ["nationality"], recorder=BE_NGO),
+        {"payload_flags": {"reveals_irregular_status": True}},
+    )
+    yield denied(
+        "firewall",
+        "labour_to_police_reveals_irregular_work",
+        "R20",
+        "Belgian inspectors' report to the police shows she worked without a permit.",
+        reveals,
+        "labour_referral_reveals_irregular_status",
+    )
+    yield allowed(
+        "firewall",
+        "labour_to_police_reveals_irregular_work_justified",
+        "R20",
+        "She asked that her irregular work be part of the case against the employer.",
+        justify(reveals, "R20", "She wants the unpaid irregular work counted in the wage claim."),
+        "delete_by_retain_until",
+        "labour_referral_reveals_irregular_status",
+    )
+
+
 SCENARIOS = [
     support,
     consents,
@@ -2276,6 +2590,7 @@ SCENARIOS = [
     deny_by_default,
     accountability,
     overlay_nl,
+    boundaries,
 ]
 
 POLICY_PURPOSE_CATEGORIES: dict[str, list[str]] = json.loads(

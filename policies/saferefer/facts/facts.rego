@@ -38,6 +38,9 @@ purpose_kind := data.saferefer.codes.purposes[input.purpose].kind
 # R26: an uncertain age that may be a child's triggers every child rule.
 child if input.subject.age_status in {"child", "unknown_possible_child"}
 
+# An age nobody stated may be a child's (R26, R30).
+child if not input.subject.age_status
+
 cross_border if input.sender.country != input.recipient.country
 
 recipient_enforcement if {
@@ -74,16 +77,30 @@ police_or_prosecutor_recipient if count(recipient_roles & {"police", "prosecutor
 
 embassy if "embassy_of_origin" in input.recipient.roles
 
+# A recipient across the border in the person's country of origin, or across any border when
+# the origin is unknown (R22, R30). A recipient in the sender's own country is never one: for a
+# person who is a national of the country they are in, domestic referrals are not contacts with
+# the country of origin.
+in_origin_country if {
+	cross_border
+	input.recipient.country == input.subject.origin_country
+}
+
+in_origin_country if {
+	cross_border
+	not input.subject.origin_country
+}
+
 # Anyone in the person's country of origin, and that country's embassy (R22).
 origin_actor if embassy
 
-origin_actor if input.recipient.country == input.subject.origin_country
+origin_actor if in_origin_country
 
 # Public authorities of the country of origin (R21).
 origin_authority if embassy
 
 origin_authority if {
-	input.recipient.country == input.subject.origin_country
+	in_origin_country
 	recipient_public_authority
 }
 
@@ -99,6 +116,9 @@ recipient_in_eea if data.saferefer.codes.eea[input.recipient.country]
 protection_window if input.context.reflection_period.active
 
 protection_window if input.context.identification_ongoing
+
+# A reflection period whose end lies ahead is running, whatever its `active` flag says.
+protection_window if instant(input.context.reflection_period.ends_at) > now
 
 against_subject if input.payload_flags.for_immigration_enforcement
 
@@ -123,6 +143,13 @@ return_safeguarded if {
 enforcement_recorded contains i if {
 	some i, consent in input.consents
 	data.saferefer.codes.roles[consent.recorded_by.role].enforcement
+}
+
+# R7: an enforcement authority's own record, whatever role it was recorded under.
+enforcement_recorded contains i if {
+	sender_enforcement
+	some i, consent in input.consents
+	consent.recorded_by.org == input.sender.org
 }
 
 # R6: only an active consent inside its validity window covers anything; no expiry, no cover.
@@ -151,20 +178,33 @@ names_recipient(grant) if {
 }
 
 # [consent index, grant index] of the usable grants naming the recipient and the purpose.
-covering_grants contains [i, j] if {
+naming_grants contains [i, j] if {
 	some i in usable_consents
 	some j, grant in input.consents[i].grants
 	grant.recipient.org == input.recipient.org
 	input.purpose in grant.purposes
 }
 
-covering_grants contains [i, j] if {
+naming_grants contains [i, j] if {
 	some i in usable_consents
 	some j, grant in input.consents[i].grants
 	grant.recipient.role in input.recipient.roles
 	grant.recipient.country == input.recipient.country
 	input.purpose in grant.purposes
 }
+
+# R14: on a forward, the grants of the consents the data arrived under cover it only when they
+# allow onward sharing; otherwise the forward needs a consent of its own.
+inherited_grants contains [i, j] if {
+	input.action == "referral.forward"
+	some link in input.context.based_on
+	some i, consent in input.consents
+	consent.id in link.consent_ids
+	some j, grant in consent.grants
+	not grant.onward_sharing
+}
+
+covering_grants := naming_grants - inherited_grants
 
 covering_consents contains pair[0] if some pair in covering_grants
 
@@ -188,9 +228,19 @@ names_recipient_org if {
 # (R32 then denies anyway).
 fitting_roles := recipient_roles & {role | some role in data.saferefer.matrix.purpose_roles[input.purpose]}
 
-acting_roles := fitting_roles if count(fitting_roles) > 0
+# An organisation holding an enforcement role is judged by every role it holds: an
+# enforcement body never receives as an NGO (R11, R17).
+acting_roles := fitting_roles if {
+	count(fitting_roles) > 0
+	not recipient_enforcement
+}
 
-acting_roles := recipient_roles if count(fitting_roles) == 0
+acting_roles := recipient_roles if {
+	count(fitting_roles) == 0
+	not recipient_enforcement
+}
+
+acting_roles := recipient_roles if recipient_enforcement
 
 # Minimisation-matrix columns: the origin embassy, a foreign column for cross-border
 # recipients, otherwise one column per acting role.
@@ -238,7 +288,11 @@ conditions contains [category, condition] if {
 	some condition in data.saferefer.matrix.conditions[category][column]
 }
 
-met contains "own_application" if purpose_kind == "status_application"
+# Footnote 1 of the matrix: an application the person chose to make, never one used against them.
+met contains "own_application" if {
+	purpose_kind == "status_application"
+	not against_subject
+}
 
 met contains "forensic" if {
 	input.payload_flags.forensic_evidence

@@ -50,3 +50,42 @@ test_origin_authority_includes_police_of_origin_country if {
 	not facts.origin_authority with input as fx.referral(fx.ngo, fx.md_ngo, "assistance", ["identity"])
 	facts.origin_actor with input as fx.referral(fx.ngo, fx.md_ngo, "assistance", ["identity"])
 }
+
+test_r26_unstated_age_may_be_a_child if {
+	facts.child with input as {"subject": {}}
+	facts.child with input as {"action": "referral.send"}
+}
+
+test_r21_domestic_recipient_is_never_in_the_origin_country if {
+	national := fx.patched(fx.base, {"subject": {"age_status": "adult", "origin_country": "NL"}})
+	not facts.origin_actor with input as national
+}
+
+test_r22_unknown_origin_makes_every_foreign_recipient_a_possible_origin_actor if {
+	inp := fx.patched(fx.referral(fx.ngo, fx.md_ngo, "assistance", ["identity"]), {"subject": {"age_status": "adult"}})
+	facts.origin_actor with input as inp
+	not facts.origin_actor with input as fx.patched(fx.base, {"subject": {"age_status": "adult"}})
+}
+
+test_r14_inherited_grant_covers_a_forward_only_with_onward_sharing if {
+	chain := {"context": {
+		"now": fx.now,
+		"based_on": [{
+			"referral_id": "01937a2e-0000-7000-8000-0000000000aa",
+			"sender": fx.police.org, "recipient": fx.ngo.org, "purpose": "shelter",
+			"consent_ids": [fx.consent_id],
+		}],
+	}}
+	forward := fx.patched(fx.base, object.union(chain, {"action": "referral.forward"}))
+	count(facts.covering_grants) == 0 with input as forward
+	onward := json.patch(forward, [{"op": "add", "path": "/consents/0/grants/0/onward_sharing", "value": true}])
+	count(facts.covering_grants) == 1 with input as onward
+}
+
+test_r7_enforcement_sender_own_record_is_enforcement_recorded if {
+	inp := json.patch(fx.referral(fx.police, fx.ngo, "assistance", ["identity"]), [{
+		"op": "replace", "path": "/consents/0/recorded_by",
+		"value": {"org": fx.police.org, "role": "ngo_service_provider"},
+	}])
+	facts.enforcement_recorded == {0} with input as inp
+}

@@ -49,6 +49,10 @@ base["category_not_permitted"] := sort(value) if {
 	count(value) > 0
 }
 
+base["child_consent_conflict_unchecked"] := [] if {
+	data.saferefer.rules.children.child_consent_conflict_unchecked == true
+}
+
 base["child_guardian_missing"] := [] if {
 	data.saferefer.rules.children.child_guardian_missing == true
 }
@@ -117,6 +121,10 @@ base["foreign_police_without_led_channel"] := [] if {
 
 base["labour_complainant_not_shielded"] := [] if {
 	data.saferefer.rules.firewall.labour_complainant_not_shielded == true
+}
+
+base["labour_referral_reveals_irregular_status"] := [] if {
+	data.saferefer.rules.firewall.labour_referral_reveals_irregular_status == true
 }
 
 base["location_without_protective_need"] := [] if {

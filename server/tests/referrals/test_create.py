@@ -409,3 +409,31 @@ async def test_create_refuses_a_recipient_suspended_during_the_decision(
     assert len(decided) == 1
     outbox = await flows.get(NGO, "/v1/referrals", box="outbox")
     assert outbox.json()["items"] == []
+
+
+async def test_child_referral_under_a_guardians_checked_consent_is_allowed(
+    flows: DomainFlows,
+) -> None:
+    """R27: the node passes the guardian's conflict-of-interest check on to the policy, which
+    refuses a parent's or guardian's consent for a child without one."""
+    child = {
+        "guardian": {
+            "relationship": "appointed_guardian",
+            "guardian_ref": "guardian-7",
+            "conflict_of_interest_checked": True,
+            "conflict_of_interest_found": False,
+        },
+        "views_heard": True,
+        "child_agrees": True,
+    }
+    consent = await flows.consent_for(
+        NGO, SHELTER, age_status="child", given_by="guardian", child=child
+    )
+    subject = {
+        "age_status": "child",
+        "guardian": {"recorded": True, "conflict_of_interest": False},
+        "child_views_recorded": True,
+        "identification_status": "reasonable_grounds",
+    }
+    response = await flows.send(NGO, SHELTER, [consent["id"]], subject=subject)
+    assert response.status_code == 201, response.text

@@ -14,6 +14,13 @@ child_action if {
 	not input.action in {"statistics.read", "withdrawal.notify"}
 }
 
+# Everything but a risk-to-life notice, which may reach a protective service before a guardian
+# is appointed or the child is heard (R16); the emergency rules keep that notice minimal.
+child_record_action if {
+	child_action
+	input.action != "risk_notice.send"
+}
+
 identifying := {"identity", "photo_biometrics"}
 
 # METADATA
@@ -34,7 +41,7 @@ treat_as_child if input.subject.age_status == "unknown_possible_child"
 #   fix: Record the child's guardian or representative (subject.guardian.recorded).
 #   fr: Aucun tuteur ou représentant enregistré pour l'enfant
 child_guardian_missing if {
-	child_action
+	child_record_action
 	not input.subject.guardian.recorded
 }
 
@@ -47,7 +54,7 @@ child_guardian_missing if {
 #   fix: Hear the child and record their views (subject.child_views_recorded).
 #   fr: L'avis de l'enfant n'est pas consigné
 child_views_missing if {
-	child_action
+	child_record_action
 	not input.subject.child_views_recorded
 }
 
@@ -69,6 +76,31 @@ consent_by_conflicted_representative if {
 consent_by_conflicted_representative if {
 	child_action
 	input.subject.guardian.conflict_of_interest
+}
+
+# METADATA
+# title: Consent for a child without a recorded giver or conflict-of-interest check
+# scope: document
+# custom:
+#   rule: R27
+#   level: MUST
+#   legal_basis: Dir 2011/36 arts 14(2), 16(3); CETS197 art 10(4)
+#   fix: Record who gave the consent (given_by.kind) and, when someone other than the child gave
+#     it, the outcome of the conflict-of-interest check (given_by.conflict_of_interest).
+#   fr: Consentement pour l'enfant sans donneur enregistré ni vérification de conflit d'intérêts
+child_consent_conflict_unchecked if {
+	child_action
+	facts.consent_action
+	some consent in input.consents
+	not consent.given_by.kind
+}
+
+child_consent_conflict_unchecked if {
+	child_action
+	facts.consent_action
+	some consent in input.consents
+	consent.given_by.kind != "subject"
+	object.get(consent.given_by, "conflict_of_interest", null) == null
 }
 
 # METADATA

@@ -79,3 +79,25 @@ test_r29_child_return_without_security_assessment_denied if {
 	inp := fx.patched(child_abroad, {"context": {"risk_assessment": {"security_assessment": false}}})
 	fired(inp) == {"child_return_without_assessment"}
 }
+
+test_r27_parent_consent_without_conflict_check_denied if {
+	inp := json.patch(child_referral, [{"op": "add", "path": "/consents/0/given_by", "value": {"kind": "parent"}}])
+	fired(inp) == {"child_consent_conflict_unchecked"}
+}
+
+test_r27_parent_consent_after_conflict_check_allowed if {
+	inp := json.patch(child_referral, [{
+		"op": "add", "path": "/consents/0/given_by",
+		"value": {"kind": "parent", "conflict_of_interest": false},
+	}])
+	fired(inp) == set()
+}
+
+test_r16_child_risk_notice_needs_no_guardian_yet if {
+	inp := fx.patched(fx.base, {
+		"action": "risk_notice.send",
+		"consents": [],
+		"subject": {"age_status": "child"},
+	})
+	fired(inp) == set()
+}

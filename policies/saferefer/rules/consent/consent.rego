@@ -145,7 +145,6 @@ interpreter_recorded(consent) if is_boolean(consent.interpreter)
 exploitation_account_without_cooperation_decision if {
 	facts.disclosure
 	facts.police_or_prosecutor_recipient
-	not facts.sender_enforcement
 	"exploitation_account" in facts.requested
 	not input.context.decision_to_cooperate.recorded
 }

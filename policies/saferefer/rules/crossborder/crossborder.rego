@@ -90,6 +90,7 @@ origin_disclosure_asylum if {
 
 # METADATA
 # title: The fact of an asylum application disclosed to origin-country actors
+# scope: document
 # custom:
 #   rule: R22
 #   level: MUST
@@ -100,6 +101,13 @@ asylum_application_disclosed if {
 	facts.discloses
 	facts.origin_actor
 	input.payload_flags.reveals_asylum_application
+}
+
+# A disclosure for the purpose of supporting an asylum claim reveals the claim by its purpose.
+asylum_application_disclosed if {
+	facts.discloses
+	facts.origin_actor
+	input.purpose == "asylum_support"
 }
 
 lawful_transfer if data.saferefer.codes.adequate[input.recipient.country]

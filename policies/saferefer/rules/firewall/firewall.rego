@@ -130,3 +130,19 @@ labour_complainant_not_shielded if {
 	"identity" in facts.requested
 	not input.payload_flags.complainant_identity_shielded
 }
+
+# METADATA
+# title: Labour inspectorate referral to police that reveals irregular stay or work
+# custom:
+#   rule: R20
+#   level: SHOULD
+#   legal_basis: ILO C81 art 15(c)
+#   fix: Leave out whatever reveals irregular stay or work (payload_flags.reveals_irregular_status),
+#     or add a justification for R20.
+#   fr: Signalement de l'inspection du travail à la police révélant un séjour ou un travail irréguliers
+labour_referral_reveals_irregular_status if {
+	facts.discloses
+	"labour_inspectorate" in input.sender.roles
+	facts.police_or_prosecutor_recipient
+	input.payload_flags.reveals_irregular_status
+}

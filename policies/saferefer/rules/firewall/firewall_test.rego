@@ -53,7 +53,7 @@ test_r17_irregular_work_revealed_for_enforcement_denied if {
 		"for_immigration_enforcement": true,
 		"complainant_identity_shielded": true,
 	}})
-	fired(inp) == {"firewall_immigration_status"}
+	fired(inp) == {"firewall_immigration_status", "labour_referral_reveals_irregular_status"}
 }
 
 test_r17_police_to_immigration_is_outside_the_firewall if {
@@ -117,5 +117,16 @@ test_r20_labour_referral_to_police_shielding_complainant_allowed if {
 		fx.referral(fx.labour, fx.police, "criminal_investigation", ["identity"]),
 		{"payload_flags": {"complainant_identity_shielded": true}},
 	)
+	fired(inp) == set()
+}
+
+test_r20_labour_to_police_revealing_irregular_work_denied if {
+	to_police := fx.referral(fx.labour, fx.police, "criminal_investigation", ["nationality"])
+	inp := fx.patched(to_police, {"payload_flags": {"reveals_irregular_status": true}})
+	fired(inp) == {"labour_referral_reveals_irregular_status"}
+}
+
+test_r20_labour_to_police_without_irregular_work_allowed if {
+	inp := fx.referral(fx.labour, fx.police, "criminal_investigation", ["nationality"])
 	fired(inp) == set()
 }

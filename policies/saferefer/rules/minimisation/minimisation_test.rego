@@ -71,7 +71,9 @@ test_r12_assistance_data_for_removal_denied if {
 		fx.referral(fx.ngo, fx.immigration, "residence_permit", ["identity"]),
 		{"payload_flags": {"for_immigration_enforcement": true}},
 	)
-	fired(inp) == {"assistance_data_used_against_subject"}
+
+	# Footnote 1: a permit purpose used for enforcement is not the person's own application.
+	fired(inp) == {"assistance_data_used_against_subject", "category_condition_unmet"}
 }
 
 test_r12_data_collected_for_assistance_to_police_against_subject_denied if {

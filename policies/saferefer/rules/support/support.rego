@@ -51,14 +51,30 @@ bundled_consent if {
 	data.saferefer.codes.purposes[enforcement].kind == "enforcement"
 }
 
+# A consent record holding a support grant and a grant to an enforcement authority is bundled
+# whichever of the two a disclosure relies on.
 bundled_consent if {
-	facts.purpose_kind == "support"
 	facts.consent_action
 	some consent in input.consents
 	some support_grant in consent.grants
-	facts.names_recipient(support_grant)
+	some support in support_grant.purposes
+	data.saferefer.codes.purposes[support].kind == "support"
 	some enforcement_grant in consent.grants
-	data.saferefer.codes.roles[enforcement_grant.recipient.role].enforcement
+	enforcement_grant != support_grant
+	enforcement_grantee(enforcement_grant)
+}
+
+enforcement_grantee(grant) if data.saferefer.codes.roles[grant.recipient.role].enforcement
+
+enforcement_grantee(grant) if {
+	some purpose in grant.purposes
+	data.saferefer.codes.purposes[purpose].kind == "enforcement"
+}
+
+# A grant naming the enforcement recipient of this disclosure by its organisation id.
+enforcement_grantee(grant) if {
+	grant.recipient.org == input.recipient.org
+	facts.recipient_enforcement
 }
 
 # METADATA
