@@ -48,9 +48,7 @@ def main() -> None:
             sender = shelter.organisations.retrieve(referral.sender)
             if referral.payload is not None and referral.payload_signature is not None:
                 saferefer.verify_payload_signature(
-                    referral.payload_signature,
-                    referral.payload,
-                    sender.jwks.model_dump(mode="json", exclude_none=True),
+                    referral.payload_signature, referral.payload, sender.jwks
                 )
                 signature = "signature verified"
             else:

@@ -6,6 +6,9 @@ before it trusts anything (SR-EVENT-014), answers 2xx quickly, and de-duplicates
 Run it, then subscribe its URL::
 
     python examples/webhook_receiver.py --port 8088 [--credentials-dir var/demo/credentials]
+
+With ``--subscribe`` it registers itself for the shelter and deletes that subscription again
+when it stops (Ctrl-C or SIGTERM), so the node does not keep retrying a receiver that is gone.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import FrameType
 
 import _demo
 import saferefer
@@ -48,6 +53,11 @@ def make_handler(jwks: dict[str, object], seen: set[str]) -> type[BaseHTTPReques
     return Receiver
 
 
+def stop_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (``kill``, a process manager) stops the receiver the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8088)
@@ -63,15 +73,23 @@ def main() -> None:
     shelter = _demo.client(args.credentials_dir, SHELTER)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(shelter.jwks(), set()))
     url = f"http://127.0.0.1:{server.server_address[1]}/saferefer"
-    if args.subscribe:
-        subscription = shelter.subscriptions.create(
-            url=url,
-            event_types=["org.saferefer.referral.submitted", "org.saferefer.erasure.requested"],
-        )
-        print(f"subscribed {url} as {subscription.id}", flush=True)
-    print(f"listening on {url}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    signal.signal(signal.SIGTERM, stop_like_ctrl_c)
+    subscription = None
+    try:
+        if args.subscribe:
+            subscription = shelter.subscriptions.create(
+                url=url,
+                event_types=["org.saferefer.referral.submitted", "org.saferefer.erasure.requested"],
+            )
+            print(f"subscribed {url} as {subscription.id}", flush=True)
+        print(f"listening on {url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+    finally:
+        server.server_close()
+        if subscription is not None:
+            shelter.subscriptions.delete(subscription.id)
+            print(f"unsubscribed {subscription.id}", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,7 @@ import httpx
 from joserfc import jwt
 
 from ._credentials import Credentials
-from ._exceptions import (
-    APIConnectionError,
-    APITimeoutError,
-    AuthenticationError,
-    _make_status_error,
-)
+from ._exceptions import AuthenticationError, _make_status_error, _make_transport_error
 
 __all__ = ["ASSERTION_LIFETIME", "REFRESH_MARGIN", "AsyncTokenProvider", "TokenProvider"]
 
@@ -75,6 +70,7 @@ class _BaseTokenProvider:
         clock: Callable[[], float] = time.monotonic,
     ):
         self._credentials = credentials
+        self._base_url = base_url
         self._token_url = base_url.rstrip("/") + TOKEN_PATH
         self._capabilities_url = base_url.rstrip("/") + CAPABILITIES_PATH
         self._clock = clock
@@ -179,10 +175,8 @@ class TokenProvider(_BaseTokenProvider):
             started = self._clock()
             try:
                 response = http.send(request)
-            except httpx.TimeoutException:
-                raise APITimeoutError(request=request) from None
-            except httpx.HTTPError:
-                raise APIConnectionError(request=request) from None
+            except httpx.HTTPError as exc:
+                raise _make_transport_error(exc, request=request, base_url=self._base_url) from None
             return self._accept(response, started)
 
 
@@ -217,10 +211,8 @@ class AsyncTokenProvider(_BaseTokenProvider):
             started = self._clock()
             try:
                 response = await http.send(request)
-            except httpx.TimeoutException:
-                raise APITimeoutError(request=request) from None
-            except httpx.HTTPError:
-                raise APIConnectionError(request=request) from None
+            except httpx.HTTPError as exc:
+                raise _make_transport_error(exc, request=request, base_url=self._base_url) from None
             return self._accept(response, started)
 
 

@@ -159,7 +159,12 @@ def _decision_lines(decision: PolicyDecision) -> Iterator[str]:
     if decision.permitted_categories:
         yield "permitted categories: " + ", ".join(decision.permitted_categories)
     for violation in decision.violations:
-        yield f"  {violation.code} ({violation.rule}): {violation.message}"
+        where = ", ".join(
+            part for part in (violation.rule, violation.level, violation.overlay) if part
+        )
+        yield f"  {violation.code} ({where}): {violation.message}"
+        if violation.categories:
+            yield f"    categories: {', '.join(violation.categories)}"
         yield f"    fix: {violation.fix}"
     for obligation in decision.obligations:
         yield f"  obligation {obligation.code}: {obligation.message}"

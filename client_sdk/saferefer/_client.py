@@ -3,7 +3,8 @@
 Each logical call builds one request, then runs the retry loop (:mod:`saferefer._retry`):
 get an access token, send, and on a retryable outcome wait and send again — with the same
 ``Idempotency-Key`` for a POST. A 401 invalidates the token and is retried once with a fresh
-one. Every httpx error is translated here into a :class:`~saferefer.SafeReferError`.
+one. Every httpx error is translated here into a :class:`~saferefer.SafeReferError`
+(``_exceptions._make_transport_error`` says which one).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -28,11 +30,11 @@ from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
-    APITimeoutError,
     ConfigurationError,
     FieldError,
     InvalidRequestError,
     _make_status_error,
+    _make_transport_error,
 )
 from ._types import NOT_GIVEN, Headers, NotGiven, Query, Timeout
 from ._version import __version__
@@ -57,6 +59,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 CAPABILITIES_PATH = "/.well-known/saferefer"
 JWKS_PATH = "/jwks.json"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: An ``Idempotency-Key`` the standard accepts: 1 to 255 visible ASCII characters
+#: (spec/openapi.yaml, ``components.parameters.IdempotencyKey``).
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[\x21-\x7E]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,18 @@ class BaseClient(Generic[HttpClientT]):
 
     @staticmethod
     def _idempotency_key(options: RequestOptions) -> str | None:
+        """The key of every attempt of this call: the caller's (checked before anything is
+        sent, so a malformed one is not retried as a connection error) or a new UUID."""
+        chosen: object = options.idempotency_key
+        if chosen is not None and (
+            not isinstance(chosen, str) or IDEMPOTENCY_KEY_PATTERN.fullmatch(chosen) is None
+        ):
+            got = "" if isinstance(chosen, str) else f", not {type(chosen).__name__}"
+            raise InvalidRequestError(
+                "idempotency_key must be a string of 1 to 255 visible ASCII characters, without "
+                f"spaces or line breaks (a UUID is recommended){got}; nothing was sent.",
+                errors=[FieldError("idempotency_key", "must be 1 to 255 visible ASCII characters")],
+            )
         if options.method.upper() in IDEMPOTENT_METHODS:
             return None
         return options.idempotency_key or str(uuid.uuid4())
@@ -319,7 +336,7 @@ class Client(BaseClient[httpx.Client]):
                     request.headers["Authorization"] = "Bearer " + self._auth.token(
                         self._http, self._timeout(options)
                     )
-                response = _send(self._http, request)
+                response = _send(self._http, request, self.base_url)
             except (APIConnectionError, APIStatusError) as error:
                 status = error.status_code if isinstance(error, APIStatusError) else None
                 headers = error.response.headers if isinstance(error, APIStatusError) else None
@@ -503,7 +520,7 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
                 if options.authenticated:
                     token = await self._auth.token(self._http, self._timeout(options))
                     request.headers["Authorization"] = "Bearer " + token
-                response = await _asend(self._http, request)
+                response = await _asend(self._http, request, self.base_url)
             except (APIConnectionError, APIStatusError) as error:
                 status = error.status_code if isinstance(error, APIStatusError) else None
                 headers = error.response.headers if isinstance(error, APIStatusError) else None
@@ -641,19 +658,15 @@ def _retry_after(headers: httpx.Headers | None) -> str | None:
     return headers.get("retry-after") if headers is not None else None
 
 
-def _send(http: httpx.Client, request: httpx.Request) -> httpx.Response:
+def _send(http: httpx.Client, request: httpx.Request, base_url: str) -> httpx.Response:
     try:
         return http.send(request)
-    except httpx.TimeoutException:
-        raise APITimeoutError(request=request) from None
-    except httpx.HTTPError:
-        raise APIConnectionError(request=request) from None
+    except httpx.HTTPError as exc:
+        raise _make_transport_error(exc, request=request, base_url=base_url) from None
 
 
-async def _asend(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+async def _asend(http: httpx.AsyncClient, request: httpx.Request, base_url: str) -> httpx.Response:
     try:
         return await http.send(request)
-    except httpx.TimeoutException:
-        raise APITimeoutError(request=request) from None
-    except httpx.HTTPError:
-        raise APIConnectionError(request=request) from None
+    except httpx.HTTPError as exc:
+        raise _make_transport_error(exc, request=request, base_url=base_url) from None

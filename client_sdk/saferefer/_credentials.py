@@ -38,6 +38,21 @@ ENV_CREDENTIALS_FILE = "SAFEREFER_CREDENTIALS_FILE"
 ENV_KEY_ID = "SAFEREFER_KEY_ID"
 
 CREDENTIALS_FORMAT_VERSION = 1
+#: Where the demo organisations' credentials files come from (the hint when one is missing).
+DEMO_CREDENTIALS_HINT = (
+    "The demo organisations' credentials are written by `make run` (to var/demo/credentials/ "
+    "of the repository) or by `saferefer-server seed-demo --credentials-dir DIR`."
+)
+#: JSON's names for the Python types a JSON document is parsed into.
+_JSON_TYPE_NAMES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 @dataclass(frozen=True)
@@ -66,8 +81,24 @@ class Credentials:
             )
         org_id = document.get("org_id")
         jwk = document.get("private_key_jwk")
-        if not isinstance(org_id, str) or not isinstance(jwk, Mapping):
-            raise ConfigurationError(f'{path} lacks "org_id" or "private_key_jwk".')
+        if not isinstance(org_id, str):
+            raise ConfigurationError(
+                _member_problem(
+                    path,
+                    document,
+                    "org_id",
+                    "a string (the organisation id, urn:saferefer:org:...)",
+                )
+            )
+        if not isinstance(jwk, Mapping):
+            raise ConfigurationError(
+                _member_problem(
+                    path,
+                    document,
+                    "private_key_jwk",
+                    "a JSON object (the organisation's EC P-256 private key as a JWK)",
+                )
+            )
         key = _import_key(dict(jwk), source=str(path))
         kid = document.get("kid") or jwk.get("kid") or key.thumbprint()
         base_url = document.get("base_url")
@@ -122,9 +153,24 @@ class Credentials:
         return cls.from_private_key(text, org_id=org_id, kid=kid, node_id=node_id)
 
 
+def _member_problem(path: object, document: Mapping[str, Any], member: str, expected: str) -> str:
+    """Which member of a credentials file is wrong and what it should be (never its value)."""
+    if member not in document:
+        return f'{path}: "{member}" is missing; it must be {expected}.'
+    found = _JSON_TYPE_NAMES.get(type(document[member]), "another type")
+    return f'{path}: "{member}" must be {expected}, not {found}.'
+
+
 def _read_json(path: Path, *, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        message = f"cannot read {what} {path}: no such file."
+        if not path.is_absolute():
+            message += f" A relative path is resolved against the working directory ({Path.cwd()})."
+        if what == "credentials file":
+            message += " " + DEMO_CREDENTIALS_HINT
+        raise ConfigurationError(message) from None
     except OSError as exc:
         raise ConfigurationError(f"cannot read {what} {path}: {exc.strerror}") from None
     except ValueError:

@@ -6,7 +6,7 @@
     │   │   ├── BadRequestError                400
     │   │   ├── AuthenticationError            401 (after one token refresh and retry)
     │   │   ├── PermissionDeniedError          403
-    │   │   │   └── PolicyViolationError       403 policy-violation: ``violations`` with codes and fixes
+    │   │   │   └── PolicyViolationError       403 policy-violation: ``violations``: codes, categories, fixes
     │   │   ├── NotFoundError                  404
     │   │   ├── ConflictError                  409: ``allowed_transitions`` for invalid-transition
     │   │   ├── UnsupportedMediaTypeError      415
@@ -30,6 +30,8 @@ them at the boundary. Messages carry ids, codes and JSON paths, never payload va
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,17 +67,28 @@ __all__ = [
 ]
 
 PROBLEM_TYPE_PREFIX = "https://saferefer.org/problems/"
+#: How far down an exception's causes to look for the operating-system error (a bound, since a
+#: chain may loop).
+_MAX_CAUSE_DEPTH = 8
 
 
 @dataclass(frozen=True)
 class Violation:
-    """One policy rule a disclosure broke, and how to fix it."""
+    """One policy rule a disclosure broke, and how to fix it.
+
+    ``categories`` are the data categories to remove to fix it (empty when removing data does
+    not help), ``level`` is ``"MUST"`` or ``"SHOULD"``, ``overlay`` the country code of the
+    jurisdiction overlay that raised it (``None`` for the base rules).
+    """
 
     code: str
     rule: str | None
     message: str
     fix: str | None
     legal_basis: str | None
+    categories: tuple[str, ...] = ()
+    level: str | None = None
+    overlay: str | None = None
 
     @classmethod
     def from_document(cls, item: Mapping[str, Any]) -> Violation:
@@ -87,13 +100,27 @@ class Violation:
                 return "; ".join(str(v) for v in value)
             return str(value)
 
+        categories = item.get("categories")
         return cls(
             code=str(item.get("code", "unknown")),
             rule=text("rule"),
             message=text("message") or "",
             fix=text("fix"),
             legal_basis=text("legal_basis"),
+            categories=tuple(str(c) for c in categories) if isinstance(categories, list) else (),
+            level=text("level"),
+            overlay=text("overlay"),
         )
+
+    def __str__(self) -> str:
+        """One line: code, rule and level, the message, the categories to remove, the fix."""
+        where = ", ".join(part for part in (self.rule, self.level, self.overlay) if part)
+        line = f"{self.code}" + (f" ({where})" if where else "") + f": {self.message}"
+        if self.categories:
+            line += f" [categories: {', '.join(self.categories)}]"
+        if self.fix:
+            line += f" Fix: {self.fix}"
+        return line
 
 
 @dataclass(frozen=True)
@@ -166,8 +193,8 @@ class APIConnectionError(APIError):
 class APITimeoutError(APIConnectionError):
     """The node did not answer within the timeout."""
 
-    def __init__(self, *, request: httpx.Request) -> None:
-        super().__init__(request=request, message="Request timed out.")
+    def __init__(self, *, request: httpx.Request, message: str = "Request timed out.") -> None:
+        super().__init__(request=request, message=message)
 
 
 class APIResponseValidationError(APIError):
@@ -216,7 +243,8 @@ class PermissionDeniedError(APIStatusError):
 class PolicyViolationError(PermissionDeniedError):
     """403 policy-violation: the policy refused the disclosure.
 
-    ``violations`` lists every rule broken, each with its code, message, legal basis and fix.
+    ``violations`` lists every rule broken, each with its code, level, message, legal basis, fix
+    and the data categories to remove.
     """
 
     def __init__(
@@ -342,16 +370,95 @@ def _make_status_error(response: httpx.Response, problem: Mapping[str, Any]) -> 
     return cls(_status_message(status, problem, cls), response=response, problem=problem)
 
 
+def _make_transport_error(
+    error: httpx.HTTPError, *, request: httpx.Request, base_url: str
+) -> SafeReferError:
+    """The one place that maps an httpx failure to send a request or read its answer.
+
+    httpx refusing to write the request (``LocalProtocolError``: a header value with a line
+    break...) is the caller's mistake: :class:`InvalidRequestError`, never retried. Anything else
+    means the node was not reached or did not answer: :class:`APITimeoutError` or
+    :class:`APIConnectionError`, saying what failed, at which base URL (configuration; never the
+    path or query, which can hold ids), and what to check.
+    """
+    if isinstance(error, httpx.LocalProtocolError):
+        return InvalidRequestError(
+            f"{request.method} {request.url.path}: httpx refused to send the request, a header "
+            "name or value is not valid HTTP (a line break or control character?); nothing was "
+            "sent. Check extra_headers and default_headers.",
+            errors=[FieldError("headers", "must be valid HTTP header names and values")],
+        )
+    node = _node_address(base_url)
+    running = f"Is the node running at {node}? Check base_url"
+    if isinstance(error, httpx.TimeoutException):
+        what = {
+            httpx.ConnectTimeout: f"no connection to {node} within the connect timeout",
+            httpx.WriteTimeout: f"sending the request to {node} took longer than the timeout",
+            httpx.PoolTimeout: "no free connection in the client's pool within the timeout",
+        }.get(type(error), f"{node} did not answer within the timeout")
+        return APITimeoutError(
+            request=request,
+            message=f"Request timed out: {what}. {running}, or pass a longer timeout=.",
+        )
+    cause = _os_error(error)
+    if isinstance(cause, ssl.SSLError):
+        message = (
+            f"the TLS handshake with {node} failed. Check base_url: https:// needs a node that "
+            "serves TLS with a certificate this machine trusts (a local demo node serves http://)."
+        )
+    elif isinstance(cause, socket.gaierror):
+        message = f"the host name of {node} could not be resolved. Check the host in base_url."
+    elif isinstance(cause, ConnectionRefusedError):
+        message = f"{node} refused the connection. {running} (host and port)."
+    elif isinstance(error, httpx.RemoteProtocolError):
+        message = (
+            f"{node} closed the connection without a valid HTTP answer. Is a SafeRefer node "
+            f"running at {node}? Check base_url."
+        )
+    elif isinstance(cause, ConnectionResetError | BrokenPipeError):
+        message = (
+            f"{node} closed the connection (reset) before answering. Is a SafeRefer node "
+            f"running at {node}? Check base_url."
+        )
+    elif isinstance(error, httpx.ConnectError):
+        reason = f" ({cause.strerror})" if cause is not None and cause.strerror else ""
+        message = f"could not connect to {node}{reason}. {running}."
+    else:
+        message = f"the connection to {node} failed while sending or reading. {running}."
+    return APIConnectionError(request=request, message=f"Connection error: {message}")
+
+
+def _node_address(base_url: str) -> str:
+    """``scheme://host[:port][/prefix]`` of the base URL, without user information."""
+    url = httpx.URL(base_url)
+    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}".rstrip("/")
+
+
+def _os_error(error: BaseException) -> OSError | None:
+    """The operating-system error behind an httpx error, if any: httpx wraps httpcore's error,
+    which wraps it (an async connect adds an errno-less "All connection attempts failed")."""
+    cause = error.__cause__ or error.__context__
+    for _ in range(_MAX_CAUSE_DEPTH):
+        if cause is None:
+            return None
+        if isinstance(cause, ssl.SSLError | socket.gaierror) or (
+            isinstance(cause, OSError) and cause.errno is not None
+        ):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _status_message(status: int, problem: Mapping[str, Any], cls: type[APIStatusError]) -> str:
     title = _optional_str(problem.get("title")) or "error"
     detail = _optional_str(problem.get("detail"))
     message = f"{status} {title}" + (f": {detail}" if detail else "")
     if cls is PolicyViolationError:
-        lines = []
-        for raw in problem.get("violations") or []:
-            if isinstance(raw, Mapping):
-                v = Violation.from_document(raw)
-                lines.append(f"  - {v.code}: {v.message}" + (f" Fix: {v.fix}" if v.fix else ""))
+        lines = [
+            f"  - {Violation.from_document(raw)}"
+            for raw in problem.get("violations") or []
+            if isinstance(raw, Mapping)
+        ]
         if lines:
             message += "\n" + "\n".join(lines)
     elif issubclass(cls, ValidationError):

@@ -5,6 +5,9 @@ Appendix F, ES256, carrying the key's ``kid``) over the RFC 8785 (JCS) canonical
 payload. It travels in the referral's ``payload_signature`` member; the node verifies it before
 storing the referral and hands it unchanged to the recipient, who can check it with
 :func:`verify_payload_signature` against the sender's keys in the directory.
+
+Signing is deterministic (RFC 6979): the same key over the same document gives the same JWS, so
+a document re-sent under the same ``Idempotency-Key`` is the same request.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from joserfc import jws
+import pydantic
 from joserfc.jwk import KeySet
 
 from ._credentials import Credentials
-from ._exceptions import FieldError, InvalidRequestError, PayloadSignatureError
+from ._exceptions import ConfigurationError, FieldError, InvalidRequestError, PayloadSignatureError
 from ._jcs import canonicalize
-from ._jose import JoseFailure, public_keys, verify_compact
+from ._jose import JoseFailure, public_keys, sign_compact, verify_compact
 
 __all__ = ["sign_consent", "sign_payload", "verify_payload_signature"]
 
@@ -27,16 +30,9 @@ CONSENT_JWS_TYP = "saferefer-consent+jws"
 
 def sign_payload(payload: Mapping[str, Any], credentials: Credentials) -> str:
     """``<protected>..<signature>``: the detached JWS of ``payload`` by the organisation in ``credentials``."""
-    try:
-        body = canonicalize(dict(payload))
-    except TypeError:
-        raise InvalidRequestError(
-            "the payload is not JSON data", errors=[FieldError("#/payload", "must be JSON data")]
-        ) from None
-    token = jws.serialize_compact(
-        {"alg": "ES256", "kid": credentials.kid}, body, credentials.key, algorithms=["ES256"]
-    )
-    protected, _, signature = token.split(".")
+    body = _json_object_bytes(payload, what="payload", pointer="#/payload")
+    header = {"alg": "ES256", "kid": credentials.kid}
+    protected, _, signature = _sign(header, body, credentials).split(".")
     return f"{protected}..{signature}"
 
 
@@ -46,28 +42,59 @@ def sign_consent(consent: Mapping[str, Any], credentials: Credentials) -> str:
     ES256 with header ``{alg, kid, typ: "saferefer-consent+jws"}``; the JWS payload is the RFC 8785
     form of the document without its ``recorder_jws`` member.
     """
-    unsigned = {key: value for key, value in consent.items() if key != "recorder_jws"}
-    try:
-        body = canonicalize(unsigned)
-    except TypeError:
-        raise InvalidRequestError(
-            "the consent is not JSON data", errors=[FieldError("#", "must be JSON data")]
-        ) from None
-    return jws.serialize_compact(
-        {"alg": "ES256", "kid": credentials.kid, "typ": CONSENT_JWS_TYP},
-        body,
-        credentials.key,
-        algorithms=["ES256"],
+    unsigned = (
+        {key: value for key, value in consent.items() if key != "recorder_jws"}
+        if isinstance(consent, Mapping)
+        else consent
+    )
+    body = _json_object_bytes(unsigned, what="consent", pointer="#")
+    return _sign(
+        {"alg": "ES256", "kid": credentials.kid, "typ": CONSENT_JWS_TYP}, body, credentials
     )
 
 
+def _json_object_bytes(document: object, *, what: str, pointer: str) -> bytes:
+    """The RFC 8785 form of a JSON object; anything else is the caller's mistake."""
+    if not isinstance(document, Mapping):
+        raise InvalidRequestError(
+            f"the {what} must be a JSON object (dict), not {type(document).__name__}",
+            errors=[FieldError(pointer, "must be of type object")],
+        )
+    try:
+        return canonicalize(dict(document))
+    except TypeError:
+        raise InvalidRequestError(
+            f"the {what} is not JSON data", errors=[FieldError(pointer, "must be JSON data")]
+        ) from None
+
+
+def _sign(header: Mapping[str, str], body: bytes, credentials: Credentials) -> str:
+    try:
+        return sign_compact(header, body, credentials.key)
+    except JoseFailure as exc:
+        raise ConfigurationError(f"cannot sign for {credentials.org_id}: {exc}") from None
+
+
 def verify_payload_signature(
-    signature: str, payload: Mapping[str, Any], jwks: Mapping[str, Any] | KeySet
+    signature: str,
+    payload: Mapping[str, Any],
+    jwks: Mapping[str, Any] | pydantic.BaseModel | KeySet,
 ) -> None:
     """Check that ``signature`` is the sender's detached JWS over exactly ``payload``.
 
-    ``jwks`` is the sender organisation's key set (the ``jwks`` of its directory entry).
+    ``jwks`` is the sender organisation's key set: the ``jwks`` of its directory entry as
+    returned (``client.organisations.retrieve(sender).jwks``), the same as a dict, or a joserfc
+    ``KeySet``.
     """
+    if not isinstance(signature, str):
+        raise PayloadSignatureError(
+            f"payload signature: expected a compact JWS string, not {type(signature).__name__}"
+        )
+    if not isinstance(payload, Mapping):
+        raise PayloadSignatureError(
+            f"payload signature: expected the payload as a JSON object (dict), "
+            f"not {type(payload).__name__}"
+        )
     try:
         verify_compact(signature, public_keys(jwks), detached_payload=canonicalize(dict(payload)))
     except JoseFailure as exc:

@@ -30,10 +30,13 @@ SIGNATURE_HEADER = "SafeRefer-Signature"
 
 
 def verify(
-    headers: Mapping[str, str], body: bytes | str, jwks: Mapping[str, Any] | KeySet
+    headers: Mapping[str, str],
+    body: bytes | str,
+    jwks: Mapping[str, Any] | pydantic.BaseModel | KeySet,
 ) -> Event:
-    """Check the delivery's signature against ``jwks`` (the node's ``/jwks.json`` document) and
-    return the event; raise :class:`~saferefer.WebhookVerificationError` otherwise."""
+    """Check the delivery's signature against ``jwks`` (the node's ``/jwks.json`` document, as a
+    dict, a generated model or a joserfc ``KeySet``) and return the event; raise
+    :class:`~saferefer.WebhookVerificationError` otherwise."""
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     signature = _header(headers, SIGNATURE_HEADER)
     if signature is None:

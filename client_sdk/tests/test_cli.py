@@ -71,9 +71,11 @@ def test_cli_round_trip(
     assert code == EXIT_DENIED
     assert "DENIED" in out
     assert "fix:" in out
+    assert "    categories: immigration_status" in out.splitlines()  # what to remove
     code, _, err = saferefer("send", str(denied))
     assert code == EXIT_DENIED
     assert "Fix:" in err
+    assert "[categories: immigration_status]" in err
 
     code, out, _ = saferefer("send", str(allowed), "--json")
     assert code == EXIT_OK

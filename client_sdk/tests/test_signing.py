@@ -8,8 +8,9 @@ import json
 import pytest
 import saferefer
 from joserfc import jws
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, KeySet
 from saferefer._jcs import canonicalize
+from saferefer._models.common_schema import Jwks
 
 
 def _credentials(kid: str = "k1") -> saferefer.Credentials:
@@ -43,6 +44,65 @@ def test_sign_payload_is_detached_and_verifies_over_jcs() -> None:
     saferefer.verify_payload_signature(
         signature, dict(reversed(list(PAYLOAD.items()))), _jwks(credentials)
     )
+
+
+def _joserfc_protected(header: dict[str, str], credentials: saferefer.Credentials) -> str:
+    return jws.serialize_compact(header, b"{}", credentials.key, algorithms=["ES256"]).split(".")[0]
+
+
+def test_sign_payload_is_deterministic() -> None:
+    """The same payload signed twice is the same JWS (RFC 6979), so a replay under the same
+    Idempotency-Key is the same request; joserfc verifies it and made the same header."""
+    credentials = _credentials()
+    first = saferefer.sign_payload(PAYLOAD, credentials)
+    assert saferefer.sign_payload(dict(reversed(list(PAYLOAD.items()))), credentials) == first
+    protected, _, _ = first.split(".")
+    assert protected == _joserfc_protected({"alg": "ES256", "kid": "k1"}, credentials)
+    jws.deserialize_compact(
+        first, credentials.key, algorithms=["ES256"], payload=canonicalize(PAYLOAD)
+    )
+    assert saferefer.sign_payload(PAYLOAD, _credentials()) != first  # another key, another JWS
+
+
+def test_sign_consent_is_deterministic() -> None:
+    credentials = _credentials()
+    consent = {"subject_ref": "srp1.x", "language": "ro", "recorder_jws": "ignored"}
+    first = saferefer.sign_consent(consent, credentials)
+    assert saferefer.sign_consent(consent, credentials) == first
+    header = {"alg": "ES256", "kid": "k1", "typ": "saferefer-consent+jws"}
+    assert first.split(".")[0] == _joserfc_protected(header, credentials)
+    verified = jws.deserialize_compact(first, credentials.key, algorithms=["ES256"])
+    assert verified.payload == canonicalize({"subject_ref": "srp1.x", "language": "ro"})
+
+
+@pytest.mark.parametrize("form", ["dict", "generated model", "KeySet"])
+def test_verify_payload_signature_accepts_every_form_of_jwks(form: str) -> None:
+    credentials = _credentials()
+    jwks = _jwks(credentials)
+    keys = {
+        "dict": jwks,
+        "generated model": Jwks.model_validate(jwks),  # organisations.retrieve(...).jwks
+        "KeySet": KeySet.import_key_set(jwks),  # type: ignore[arg-type]
+    }[form]
+    saferefer.verify_payload_signature(saferefer.sign_payload(PAYLOAD, credentials), PAYLOAD, keys)
+
+
+@pytest.mark.parametrize(
+    "jwks", [None, "keys", [{"kty": "EC"}], 7], ids=["None", "str", "list", "int"]
+)
+def test_verify_payload_signature_rejects_what_is_not_a_jwks(jwks: object) -> None:
+    signature = saferefer.sign_payload(PAYLOAD, _credentials())
+    with pytest.raises(saferefer.PayloadSignatureError, match="must be a JWK Set"):
+        saferefer.verify_payload_signature(signature, PAYLOAD, jwks)  # type: ignore[arg-type]
+
+
+def test_verify_payload_signature_rejects_missing_signature_or_payload() -> None:
+    credentials = _credentials()
+    signature = saferefer.sign_payload(PAYLOAD, credentials)
+    with pytest.raises(saferefer.PayloadSignatureError, match="compact JWS string"):
+        saferefer.verify_payload_signature(None, PAYLOAD, _jwks(credentials))  # type: ignore[arg-type]
+    with pytest.raises(saferefer.PayloadSignatureError, match="not NoneType"):
+        saferefer.verify_payload_signature(signature, None, _jwks(credentials))  # type: ignore[arg-type]
 
 
 def test_verify_payload_signature_rejects_other_content() -> None:

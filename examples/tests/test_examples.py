@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+import saferefer
+
 EXAMPLES = Path(__file__).resolve().parents[1]
 
 
@@ -105,3 +108,13 @@ def test_webhook_receiver_verifies_deliveries(demo_server: Any) -> None:
         finally:
             receiver.terminate()
             receiver.wait(timeout=10)
+        # stopped, it removed its subscription: the node does not retry a receiver that is gone
+        subscription_id = first.split(" as ")[1].strip()
+        assert f"unsubscribed {subscription_id}" in receiver.stdout.read()
+    with (
+        saferefer.Client(
+            credentials_file=demo_server.credentials_dir / "NL-demo-shelter.json"
+        ) as shelter,
+        pytest.raises(saferefer.NotFoundError),
+    ):
+        shelter.subscriptions.retrieve(subscription_id)

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pydantic
 
 from .._client import RequestOptions
+from .._exceptions import FieldError, InvalidRequestError
 from .._pagination import AsyncPage, PageBody, SyncPage
 from .._types import NOT_GIVEN, Headers, NotGiven, Query, Timeout
 
@@ -22,12 +23,24 @@ T = TypeVar("T")
 __all__ = ["AsyncResource", "SyncResource", "document", "options", "path_id", "utc_now"]
 
 
-def document(value: Mapping[str, Any] | pydantic.BaseModel) -> dict[str, Any]:
-    """A request body as plain JSON data, from a dict or one of the generated models."""
+def document(value: object, *, what: str, model: str) -> dict[str, Any]:
+    """A request body as plain JSON data, from a dict or one of the generated models.
+
+    Anything else (JSON text, ``None``...) is refused with an error naming the document
+    (``what``) and its class in :mod:`saferefer.types` (``model``); the methods' signatures say
+    what they take, but callers without a type checker pass whatever they have.
+    """
     if isinstance(value, pydantic.BaseModel):
         dumped: dict[str, Any] = value.model_dump(mode="json", by_alias=True, exclude_none=True)
         return dumped
-    return dict(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    hint = " (parse JSON text with json.loads first)" if isinstance(value, str | bytes) else ""
+    raise InvalidRequestError(
+        f"the {what} must be a JSON object: a dict or a saferefer.types.{model}, "
+        f"not {type(value).__name__}{hint}; nothing was sent.",
+        errors=[FieldError("#", "must be of type object")],
+    )
 
 
 def utc_now() -> str:

@@ -30,7 +30,7 @@ class _ConsentOptions:
         timeout: Timeout | NotGiven,
         extra_headers: Headers | None,
     ) -> RequestOptions:
-        body = document(consent)
+        body = document(consent, what="consent", model="ConsentCreate")
         if credentials is not None and "recorder_jws" not in body:
             body["recorder_jws"] = sign_consent(body, credentials)
         if validate:
@@ -108,7 +108,9 @@ class Consents(SyncResource):
 
         Unless it carries one or ``sign=False``, the document is signed with the organisation's
         key (``recorder_jws``). It is checked against the schema first; a malformed one raises
-        :class:`~saferefer.InvalidRequestError` and nothing is sent.
+        :class:`~saferefer.InvalidRequestError` and nothing is sent. The signature is
+        deterministic: the same document under the same ``idempotency_key`` is the same
+        request, and the node returns the first consent record.
         """
         opts = _ConsentOptions.record(
             consent,

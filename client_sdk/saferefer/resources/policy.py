@@ -23,7 +23,7 @@ def _check_options(
     timeout: Timeout | NotGiven,
     extra_headers: Headers | None,
 ) -> RequestOptions:
-    body = document(referral)
+    body = document(referral, what="referral", model="ReferralCreate")
     if validate:
         validate_document("referral-create.schema.json", body, what="referral")
     return options(

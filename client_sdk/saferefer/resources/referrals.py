@@ -39,7 +39,7 @@ class _ReferralOptions:
         timeout: Timeout | NotGiven,
         extra_headers: Headers | None,
     ) -> RequestOptions:
-        body = document(referral)
+        body = document(referral, what="referral", model="ReferralCreate")
         if sign and "payload_signature" not in body and isinstance(body.get("payload"), Mapping):
             body["payload_signature"] = sign_payload(body["payload"], self._credentials)
         if validate:
@@ -146,10 +146,13 @@ class Referrals(SyncResource):
         The payload is signed with the organisation's key (unless it already carries a
         ``payload_signature`` or ``sign=False``) and the body is validated locally first. The
         same ``Idempotency-Key`` is sent on every retry, so a retried create never duplicates.
-        To replay a create yourself later, pass the same ``idempotency_key`` and the same body,
-        signature included (sign once with :func:`saferefer.sign_payload`: an ECDSA signature
-        differs every time it is made, and a different body under the same key is refused).
-        A policy denial raises :class:`~saferefer.PolicyViolationError` with every violation.
+        To replay a create yourself later (after a crash, say), pass the same
+        ``idempotency_key`` and the same document: the signature is deterministic, so it is the
+        same request and the node returns the first referral. A different document under the
+        same key raises :class:`~saferefer.IdempotencyKeyReuseError`; so does the same document
+        after a key rotation, whose signature differs. A policy denial raises
+        :class:`~saferefer.PolicyViolationError` with every violation.
+        The sender never gets the payload back: :meth:`retrieve` returns ``payload=None`` to it.
         """
         opts = _ReferralOptions(self).create(
             referral, sign, validate, idempotency_key, timeout, extra_headers

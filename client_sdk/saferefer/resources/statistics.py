@@ -44,7 +44,12 @@ class Statistics(SyncResource):
         timeout: Timeout | NotGiven = NOT_GIVEN,
         extra_headers: Headers | None = None,
     ) -> StatisticsDocument:
-        """Counts of referrals grouped by up to three dimensions (purpose, recipient_role, month...)."""
+        """Counts of referrals grouped by up to three dimensions (purpose, recipient_role, month...).
+
+        ``period_from`` (inclusive; default 30 days before ``period_to``) and ``period_to``
+        (exclusive; default now) are RFC 3339 UTC timestamps with the ``Z`` designator, such as
+        ``"2026-11-01T00:00:00Z"``; a date alone is refused.
+        """
         return self._client.request(
             _retrieve_options(group_by, period_from, period_to, timeout, extra_headers),
             StatisticsDocument,
@@ -61,7 +66,7 @@ class AsyncStatistics(AsyncResource):
         timeout: Timeout | NotGiven = NOT_GIVEN,
         extra_headers: Headers | None = None,
     ) -> StatisticsDocument:
-        """Counts of referrals grouped by up to three dimensions."""
+        """Counts of referrals grouped by up to three dimensions; see :meth:`Statistics.retrieve`."""
         return await self._client.request(
             _retrieve_options(group_by, period_from, period_to, timeout, extra_headers),
             StatisticsDocument,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from .._client import RequestOptions
 from .._pagination import AsyncPaginator, SyncPage
@@ -11,10 +12,12 @@ from .._validation import validate_document
 from ..types import Subscription, SubscriptionDelivery
 from ._base import AsyncResource, SyncResource, options, path_id
 
-__all__ = ["AsyncSubscriptions", "Subscriptions"]
+__all__ = ["AsyncSubscriptions", "DeliveryStatus", "Subscriptions"]
 
 PATH = "/v1/subscriptions"
 CURSOR_PARAM = "cursor"
+#: The ``status`` of a webhook delivery (code list ``delivery-statuses``).
+DeliveryStatus = Literal["pending", "retrying", "delivered", "dead_lettered"]
 
 
 def _create_options(
@@ -43,7 +46,7 @@ def _create_options(
 
 def _deliveries_options(
     subscription_id: str,
-    status: str | None,
+    status: DeliveryStatus | None,
     limit: int | None,
     timeout: Timeout | NotGiven,
     extra_headers: Headers | None,
@@ -127,12 +130,13 @@ class Subscriptions(SyncResource):
         self,
         subscription_id: str,
         *,
-        status: str | None = None,
+        status: DeliveryStatus | None = None,
         limit: int | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         extra_headers: Headers | None = None,
     ) -> SyncPage[SubscriptionDelivery]:
-        """Delivery attempts of a subscription (``status``: pending, delivered or dead)."""
+        """Deliveries of a subscription, newest first; ``status`` filters them (``pending``,
+        ``retrying``, ``delivered`` or ``dead_lettered``: given up after 24 hours of retries)."""
         return self._page(
             _deliveries_options(subscription_id, status, limit, timeout, extra_headers),
             SubscriptionDelivery,
@@ -216,12 +220,13 @@ class AsyncSubscriptions(AsyncResource):
         self,
         subscription_id: str,
         *,
-        status: str | None = None,
+        status: DeliveryStatus | None = None,
         limit: int | None = None,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         extra_headers: Headers | None = None,
     ) -> AsyncPaginator[SubscriptionDelivery]:
-        """Delivery attempts of a subscription (``status``: pending, delivered or dead)."""
+        """Deliveries of a subscription, newest first; ``status`` filters them (``pending``,
+        ``retrying``, ``delivered`` or ``dead_lettered``: given up after 24 hours of retries)."""
         return AsyncPaginator(
             self._first_page(
                 _deliveries_options(subscription_id, status, limit, timeout, extra_headers),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +58,21 @@ def test_record_signs_the_document_unless_told_not_to_sync(
     assert refused.value.status_code == 422
 
 
+def test_record_replayed_under_its_idempotency_key_returns_the_first_consent_sync(
+    client_for: Callable[..., saferefer.Client], consent_doc: Callable[..., dict[str, Any]]
+) -> None:
+    """Signed (the default): the same document under the same key is the same request."""
+    ngo = client_for(NGO)
+    document = consent_doc(SHELTER)
+    key = f"consent-{uuid.uuid4()}"
+    first = ngo.consents.record(document, idempotency_key=key)
+    again = ngo.consents.record(document, idempotency_key=key)
+    assert again.id == first.id
+    assert first.recorder_jws is not None
+    recorded = [c.id for c in ngo.consents.list() if c.subject_ref == document["subject_ref"]]
+    assert recorded == [first.id]
+
+
 def test_record_invalid_consent_fails_locally_sync(
     client_for: Callable[..., saferefer.Client], consent_doc: Callable[..., dict[str, Any]]
 ) -> None:
@@ -105,3 +121,19 @@ async def test_consent_lifecycle_async(
     async with async_client_for(POLICE) as police:
         with pytest.raises(saferefer.NotFoundError):
             await police.consents.retrieve(consent.id)
+
+
+async def test_record_replayed_under_its_idempotency_key_returns_the_first_consent_async(
+    async_client_for: Callable[..., saferefer.AsyncClient],
+    consent_doc: Callable[..., dict[str, Any]],
+) -> None:
+    async with async_client_for(NGO) as ngo:
+        document = consent_doc(SHELTER)
+        key = f"consent-{uuid.uuid4()}"
+        first = await ngo.consents.record(document, idempotency_key=key)
+        again = await ngo.consents.record(document, idempotency_key=key)
+        assert again.id == first.id
+        recorded = [
+            c.id async for c in ngo.consents.list() if c.subject_ref == document["subject_ref"]
+        ]
+        assert recorded == [first.id]

@@ -6,10 +6,12 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import saferefer
+from saferefer._spec import codelist_codes
+from saferefer.resources.subscriptions import DeliveryStatus
 
 NGO = "urn:saferefer:org:NL:demo-ngo"
 SHELTER = "urn:saferefer:org:NL:demo-shelter"
@@ -80,6 +82,10 @@ def test_subscriptions_audit_statistics_sync(
     assert subscription.id in [s.id for s in ngo.subscriptions.list()]
     assert ngo.subscriptions.retrieve(subscription.id).url
     assert list(ngo.subscriptions.deliveries(subscription.id)) == []
+    # the documented status filters are the code list's, and the node takes each of them
+    assert set(get_args(DeliveryStatus)) == set(codelist_codes("delivery-statuses"))
+    for status in get_args(DeliveryStatus):
+        assert list(ngo.subscriptions.deliveries(subscription.id, status=status)) == []
     ngo.subscriptions.delete(subscription.id)
     with pytest.raises(saferefer.NotFoundError):
         ngo.subscriptions.retrieve(subscription.id)
@@ -91,8 +97,13 @@ def test_subscriptions_audit_statistics_sync(
 
     with pytest.raises(saferefer.PermissionDeniedError):
         ngo.statistics.retrieve(group_by=["purpose"])
-    statistics = client_for(RAPPORTEUR).statistics.retrieve(group_by=["purpose"])
+    rapporteur = client_for(RAPPORTEUR)
+    statistics = rapporteur.statistics.retrieve(
+        group_by=["purpose"], period_from="2026-11-01T00:00:00Z", period_to="2026-12-01T00:00:00Z"
+    )
     assert statistics.k_threshold >= 5
+    with pytest.raises(saferefer.ValidationError):  # the documented format, not a date alone
+        rapporteur.statistics.retrieve(period_from="2026-11-01")
 
 
 async def test_events_and_the_rest_async(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -35,11 +36,11 @@ def test_referral_lifecycle_sync(
 
     seen = shelter.referrals.retrieve(referral.id)
     assert seen.payload == body["payload"]
-    sender_keys = shelter.organisations.retrieve(NGO).jwks.model_dump(
-        mode="json", exclude_none=True
-    )
     assert seen.payload_signature is not None
-    saferefer.verify_payload_signature(seen.payload_signature, seen.payload, sender_keys)
+    saferefer.verify_payload_signature(  # with the sender's keys as the directory returns them
+        seen.payload_signature, seen.payload, shelter.organisations.retrieve(NGO).jwks
+    )
+    assert ngo.referrals.retrieve(referral.id).payload is None  # the sender never gets it back
 
     assert shelter.referrals.receive(referral.id).to == "received"
     with pytest.raises(saferefer.ConflictError) as conflict:
@@ -57,6 +58,24 @@ def test_referral_lifecycle_sync(
 
     with pytest.raises(saferefer.NotFoundError):
         client_for(POLICE).referrals.retrieve(referral.id)
+
+
+def test_create_replayed_under_its_idempotency_key_returns_the_first_referral_sync(
+    client_for: Callable[..., saferefer.Client], consent_doc: Doc, referral_doc: Doc
+) -> None:
+    """Signed (the default): the same document under the same key is the same request, so the
+    node answers with the first referral instead of refusing a reused key."""
+    ngo = client_for(NGO)
+    consent = ngo.consents.record(consent_doc(SHELTER))
+    body = referral_doc(SHELTER, consent.id)
+    key = f"case-{uuid.uuid4()}"
+    first = ngo.referrals.create(body, idempotency_key=key)
+    again = ngo.referrals.create(body, idempotency_key=key)
+    assert again.id == first.id
+    outbox = [
+        r.id for r in ngo.referrals.list(box="outbox") if r.subject_ref == body["subject_ref"]
+    ]
+    assert outbox == [first.id]
 
 
 def test_decline_and_withdraw_sync(
@@ -87,6 +106,10 @@ def test_policy_denial_names_violations_sync(
     with pytest.raises(saferefer.PolicyViolationError) as denied:
         ngo.referrals.create(body)
     assert set(denied.value.codes) == {v.code for v in decision.violations}
+    assert {(v.code, v.level, v.categories) for v in denied.value.violations} == {
+        (v.code, v.level, tuple(v.categories or ())) for v in decision.violations
+    }
+    assert any("health" in v.categories for v in denied.value.violations)
     # minimal_payload builds what may go, and that goes
     minimal = saferefer.minimal_payload(body["payload"], decision.permitted_categories)
     assert ngo.referrals.create(body | {"payload": minimal.payload}).state == "submitted"
@@ -135,7 +158,12 @@ async def test_referral_lifecycle_async(
         assert referral.id in [r.id async for r in ngo.referrals.list(box="outbox")]
         inbox = await shelter.referrals.list(box="inbox")
         assert referral.id in [r.id for r in inbox.items]
-        assert (await shelter.referrals.retrieve(referral.id)).payload == body["payload"]
+        seen = await shelter.referrals.retrieve(referral.id)
+        assert seen.payload == body["payload"]
+        assert seen.payload_signature is not None
+        saferefer.verify_payload_signature(
+            seen.payload_signature, seen.payload, (await shelter.organisations.retrieve(NGO)).jwks
+        )
         assert (await shelter.referrals.receive(referral.id)).to == "received"
         assert (await shelter.referrals.accept(referral.id)).to == "accepted"
         assert (
@@ -156,3 +184,21 @@ async def test_referral_lifecycle_async(
 
         with pytest.raises(saferefer.PolicyViolationError):
             await ngo.referrals.create(referral_doc(SHELTER, consent.id))
+
+
+async def test_create_replayed_under_its_idempotency_key_returns_the_first_referral_async(
+    async_client_for: Callable[..., saferefer.AsyncClient], consent_doc: Doc, referral_doc: Doc
+) -> None:
+    async with async_client_for(NGO) as ngo:
+        consent = await ngo.consents.record(consent_doc(SHELTER))
+        body = referral_doc(SHELTER, consent.id)
+        key = f"case-{uuid.uuid4()}"
+        first = await ngo.referrals.create(body, idempotency_key=key)
+        again = await ngo.referrals.create(body, idempotency_key=key)
+        assert again.id == first.id
+        outbox = [
+            r.id
+            async for r in ngo.referrals.list(box="outbox")
+            if r.subject_ref == body["subject_ref"]
+        ]
+        assert outbox == [first.id]
