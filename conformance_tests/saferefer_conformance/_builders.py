@@ -77,6 +77,7 @@ def consent_body(
     explicit_categories: Sequence[str] = (),
     valid_for: timedelta = timedelta(days=30),
     issued: datetime | None = None,
+    withdrawal_channels: Sequence[str] = ("in_person",),
 ) -> dict[str, Any]:
     """A complete ``consent-create`` body for one grant (an organisation, or a role + country)."""
     issued = issued or now() - timedelta(minutes=1)
@@ -109,7 +110,7 @@ def consent_body(
         "method": "written_signature",
         "evidence_hash": "sha256:" + secrets.token_hex(32),
         "refusal_does_not_affect_assistance": True,
-        "withdrawal_channels": ["in_person"],
+        "withdrawal_channels": list(withdrawal_channels),
         "reflection_period": {"active": False},
         "decision_to_cooperate": {"recorded": False},
     }

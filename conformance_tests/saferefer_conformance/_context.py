@@ -45,12 +45,28 @@ class Context:
     # -- endpoints ---------------------------------------------------------------------------
     @property
     def token_endpoint(self) -> str:
+        """Where token requests go: the standard's token path under the base URL under test."""
         return self.base_url + "/oauth/token"
 
     @property
     def audience(self) -> str:
-        """What client assertions name as ``aud``: the token endpoint URL (RFC 7523 §3)."""
-        return self.token_endpoint
+        """What client assertions name as ``aud``: the token endpoint URL the node publishes in its
+        capability document (RFC 7523 §3; SR-AUTH-004), not one built from ``--base-url``, so a
+        node reached through another address (a proxy, a port forward) still recognises itself."""
+        published = (self.capability().get("endpoints") or {}).get("token")
+        return str(published) if published else self.token_endpoint
+
+    def _address_note(self) -> str:
+        """Why a node may refuse every assertion: it is tested through an address it does not
+        publish (empty when --base-url is the published base URL)."""
+        published = str(self.capability().get("base_url") or "").rstrip("/")
+        if not published or published == self.base_url:
+            return ""
+        return (
+            f"--base-url {self.base_url} differs from the node's published base URL {published}; "
+            f"the assertion named aud {self.audience}, the token endpoint the node publishes. If "
+            f"the node expects another audience, run with --base-url {published}."
+        )
 
     def capability(self) -> dict[str, Any]:
         if self._capability is None:
@@ -58,8 +74,23 @@ class Context:
                 "/.well-known/saferefer", headers={"Accept": "application/json"}
             )
             self.expect_status(response, 200, "The capability document is not served")
-            self._capability = self.json(response, "The capability document is not JSON")
+            document = self.json(response, "The capability document is not JSON")
+            if not isinstance(document, dict):
+                self.fail("The capability document is not a JSON object", "", response=response)
+            self._capability = document
         return self._capability
+
+    def claims_profile(self, profile: str) -> bool:
+        """Whether the capability document lists ``profile`` (it lists exactly what the server
+        implements, SR-CONF-002)."""
+        return profile in (self.capability().get("profiles") or [])
+
+    def require_profile(self, profile: str) -> None:
+        """Skip the calling check unless the server claims ``profile``."""
+        if not self.claims_profile(profile):
+            raise Skipped(
+                f"the server does not claim the {profile} profile (capability document, profiles)"
+            )
 
     # -- organisations -------------------------------------------------------------------------
     def has(self, slot: str) -> bool:
@@ -80,6 +111,7 @@ class Context:
                 self.credentials(slot),
                 token_endpoint=self.token_endpoint,
                 audience=self.audience,
+                refusal_note=self._address_note(),
             )
         return self._clients[slot]
 
@@ -111,8 +143,9 @@ class Context:
     @property
     def anonymous(self) -> OrgClient:
         if "" not in self._clients:
+            # An anonymous client signs no assertion, so it needs no audience.
             self._clients[""] = OrgClient(
-                self.http, None, token_endpoint=self.token_endpoint, audience=self.audience
+                self.http, None, token_endpoint=self.token_endpoint, audience=""
             )
         return self._clients[""]
 

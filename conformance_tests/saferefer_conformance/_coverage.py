@@ -15,15 +15,38 @@ from ._registry import Registry
 from ._runner import CheckResult
 from ._spec import Requirement, requirements
 
-# A requirement's outcome in a run, worst first.
-_RANK = {"failed": 0, "error": 0, "skipped": 1, "passed": 2}
+# A requirement's outcome in a run, worst first: every check verifying it must pass.
+_RANK = {"failed": 0, "unverified": 1, "skipped": 2, "passed": 3}
 
 
 @dataclass(frozen=True)
 class RequirementStatus:
     requirement: Requirement
-    status: str  # passed | failed | skipped | not_run | not_testable | uncovered
+    # passed | failed | unverified | skipped | not_run | not_testable | uncovered
+    status: str
     checks: tuple[str, ...]
+
+
+def requirement_outcomes(result: CheckResult) -> dict[str, str]:
+    """What one check's result says about each requirement.
+
+    A pass verifies every requirement the check lists, and a skip leaves them all open. A failure
+    counts against the requirement it names (``Failure.requirement``, which may lie outside the
+    check's list: a refused token is SR-AUTH-002 whichever check asked for it); the check's other
+    requirements are then ``unverified``, because the check stopped at, or only reported, what
+    failed. A failure that names no requirement, and a crash, count against every requirement the
+    check lists.
+    """
+    listed = result.check.requirements
+    if result.outcome == "passed":
+        return dict.fromkeys(listed, "passed")
+    if result.outcome == "skipped":
+        return dict.fromkeys(listed, "skipped")
+    named = {f.requirement for f in result.failures if f.requirement}
+    attributed = result.outcome == "failed" and all(f.requirement for f in result.failures)
+    outcomes = dict.fromkeys(listed, "unverified" if attributed else "failed")
+    outcomes.update(dict.fromkeys(named, "failed"))
+    return outcomes
 
 
 def static_coverage(
@@ -47,18 +70,17 @@ def static_coverage(
 def run_coverage(
     registry: Registry, results: Sequence[CheckResult], rows: Sequence[Requirement] | None = None
 ) -> list[RequirementStatus]:
-    by_name = {r.check.name: r for r in results}
+    outcomes: dict[str, list[str]] = {}
+    for result in results:
+        for requirement, outcome in requirement_outcomes(result).items():
+            outcomes.setdefault(requirement, []).append(outcome)
     statuses = []
     for entry in static_coverage(registry, rows):
         if entry.status != "checked":
             statuses.append(entry)
             continue
-        ran = [by_name[name] for name in entry.checks if name in by_name]
-        if not ran:
-            statuses.append(RequirementStatus(entry.requirement, "not_run", entry.checks))
-            continue
-        worst = min(ran, key=lambda r: _RANK[r.outcome]).outcome
-        status = "failed" if worst == "error" else worst
+        seen = outcomes.get(entry.requirement.id)
+        status = min(seen, key=_RANK.__getitem__) if seen else "not_run"
         statuses.append(RequirementStatus(entry.requirement, status, entry.checks))
     return statuses
 

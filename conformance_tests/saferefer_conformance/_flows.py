@@ -86,6 +86,7 @@ def consent_for(
     categories: Sequence[str] = BASIC_CATEGORIES,
     explicit_categories: Sequence[str] = (),
     valid_for: timedelta = timedelta(days=30),
+    withdrawal_channels: Sequence[str] = ("in_person",),
 ) -> dict[str, Any]:
     """Record (as the sender, unless ``recorder``) a consent naming ``recipient``."""
     recorder = recorder or ctx.sender
@@ -98,6 +99,7 @@ def consent_for(
         categories=categories,
         explicit_categories=explicit_categories,
         valid_for=valid_for,
+        withdrawal_channels=withdrawal_channels,
     )
     response = recorder.post(CONSENTS, body)
     record = ctx.expect_success(response, "A valid consent could not be recorded")
@@ -147,8 +149,12 @@ def consent_and_send(ctx: Context, *, categories: Sequence[str] = BASIC_CATEGORI
     return Sent(scenario, consent, referral, response)
 
 
-def withdraw(ctx: Context, consent_id: str, org: OrgClient | None = None) -> httpx.Response:
-    return (org or ctx.sender).post(f"{consent_path(consent_id)}/withdraw", b.withdrawal_body())
+def withdraw(
+    ctx: Context, consent_id: str, org: OrgClient | None = None, channel: str = "in_person"
+) -> httpx.Response:
+    return (org or ctx.sender).post(
+        f"{consent_path(consent_id)}/withdraw", b.withdrawal_body(channel)
+    )
 
 
 def transition(

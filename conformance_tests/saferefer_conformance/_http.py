@@ -108,11 +108,14 @@ class OrgClient:
         *,
         token_endpoint: str,
         audience: str,
+        refusal_note: str = "",
     ) -> None:
         self.http = http
         self.credentials = credentials
         self.token_endpoint = token_endpoint
         self.audience = audience
+        #: Added to the failure when the node refuses a valid assertion (a likely cause).
+        self.refusal_note = refusal_note
         self._token: str | None = None
         self._refresh_at = 0.0
         self._scope = ""
@@ -167,6 +170,7 @@ class OrgClient:
                             message=(
                                 f"The token endpoint refused a valid client assertion for "
                                 f"{self.org_id}; every authenticated check depends on it."
+                                + (f" {self.refusal_note}" if self.refusal_note else "")
                             ),
                             expected="200 with a token-response document",
                             actual=describe_response(response),

@@ -3,7 +3,9 @@
 A check is a plain function ``def claim_in_snake_case(ctx: Context) -> None`` decorated with
 :func:`check`. It passes by returning, fails by raising :class:`~saferefer_conformance.CheckFailed`
 (usually through ``ctx.fail``) and is skipped by raising :class:`~saferefer_conformance.Skipped`
-(for example when the configuration lacks an organisation of a role the check needs).
+(for example when the configuration lacks an organisation of a role the check needs). A check
+of the ``events`` or ``federation`` profile is skipped before it starts when the server's
+capability document does not claim that profile.
 
 The metadata is what makes the report useful to an implementer: a stable ``id`` (``SRC-NNN``,
 never reused), the ``name`` that states the claim, a ``title``, the ``severity`` (a failing ``must``
@@ -46,6 +48,10 @@ class Check:
     function: CheckFunction
 
     def run(self, ctx: Context) -> None:
+        # Every server implements core; the other profiles are judged only where claimed, so a
+        # check of such a profile cannot forget to ask.
+        if self.profile != "core":
+            ctx.require_profile(self.profile)
         self.function(ctx)
 
 

@@ -94,7 +94,9 @@ class ConsoleReporter:
                 continue
             self._print(
                 f"  {level:<6} {sum(c.values()):>4}: {c.get('passed', 0)} verified, "
-                f"{c.get('failed', 0)} failed, {c.get('skipped', 0)} skipped, "
+                f"{c.get('failed', 0)} failed, "
+                f"{c.get('unverified', 0)} unverified, "
+                f"{c.get('skipped', 0)} skipped, "
                 f"{c.get('not_run', 0)} not in the selected profiles/checks, "
                 f"{c.get('not_testable', 0)} not testable over HTTP, "
                 f"{c.get('uncovered', 0)} uncovered"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from ._config import ConfigError, load_config
 from ._context import Context
 from ._coverage import format_static, static_coverage
-from ._registry import PROFILES, load_registry
+from ._registry import PROFILES, Registry, load_registry
 from ._reporters import ConsoleReporter, JSONReporter, JUnitReporter
 from ._runner import Reporter, run
 
@@ -29,6 +29,25 @@ EXIT_USAGE = 2
 
 def _profiles(value: str) -> list[str]:
     return list(PROFILES) if value == "all" else [value]
+
+
+def _outside_profiles(registry: Registry, names: Sequence[str], profiles: Sequence[str]) -> str:
+    """Why ``--check`` names a check the selected profiles leave out, and what to add ('' if none)."""
+    outside = {
+        name: registry.get(name).profile
+        for name in names
+        if name in registry and registry.get(name).profile not in profiles
+    }
+    if not outside:
+        return ""
+    needed = {registry.get(name).profile for name in names if name in registry}
+    option = f"--profile {needed.pop()}" if len(needed) == 1 else "--profile all"
+    selected = " or ".join(profiles)
+    if len(outside) == 1:
+        ((name, profile),) = outside.items()
+        return f"{name} is a check of the {profile} profile, not of {selected}: run with {option}"
+    listed = ", ".join(f"{name} ({profile})" for name, profile in outside.items())
+    return f"checks outside the {selected} profile: {listed}; run with {option}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         checks = registry.select(profiles=_profiles(args.profile), names=args.check)
     except (ConfigError, KeyError) as exc:
         print(f"saferefer-conformance: {exc.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    if problem := _outside_profiles(registry, args.check, _profiles(args.profile)):
+        print(f"saferefer-conformance: {problem}", file=sys.stderr)
         return EXIT_USAGE
     if not config.base_url:
         print("saferefer-conformance: give --base-url or base_url in the config", file=sys.stderr)

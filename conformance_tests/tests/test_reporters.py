@@ -85,10 +85,13 @@ def _registry() -> Registry:
 @pytest.fixture
 def finished(tmp_path: Path) -> tuple[RunFinished, str, Path, Path]:
     registry = _registry()
-    http = httpx.Client(
-        base_url="http://node.test",
-        transport=httpx.MockTransport(lambda r: httpx.Response(418, text="teapot")),
-    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/saferefer":  # the events checks run where claimed
+            return httpx.Response(200, json={"profiles": ["core", "events"]})
+        return httpx.Response(418, text="teapot")
+
+    http = httpx.Client(base_url="http://node.test", transport=httpx.MockTransport(answer))
     ctx = Context(Config(base_url="http://node.test", organisations={}), http=http)
     console = io.StringIO()
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"

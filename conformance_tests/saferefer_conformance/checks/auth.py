@@ -17,8 +17,8 @@ import httpx
 from .. import _spec
 from .._context import Context
 from .._failures import FailureCollector, Skipped
-from .._flows import REFERRALS, STATISTICS
-from .._http import assertion_claims, hmac_jwt, sign_es256, unsigned_jwt
+from .._flows import ORGANISATIONS, REFERRALS, STATISTICS
+from .._http import OrgClient, assertion_claims, hmac_jwt, sign_es256, unsigned_jwt
 from .._registry import check
 
 MONITORING_ROLES = {"national_rapporteur", "national_coordinator"}
@@ -47,6 +47,21 @@ def _expect_refused_assertion(ctx: Context, response: httpx.Response, what: str)
     )
 
 
+def _directory_roles(ctx: Context, org: OrgClient) -> set[str]:
+    """The roles the node's directory lists for ``org``: what its tokens must carry, no more."""
+    response = org.get(f"{ORGANISATIONS}/{org.org_id}")
+    entry = ctx.expect_success(response, "The directory entry of a test organisation is not served")
+    roles = entry.get("roles") if isinstance(entry, dict) else None
+    if not isinstance(roles, list) or not roles:
+        ctx.fail(
+            "The directory entry of a test organisation lists no roles",
+            "",
+            expected="roles: [role code, …]",
+            response=response,
+        )
+    return {str(role) for role in roles}
+
+
 def _baseline(ctx: Context) -> None:
     ctx.sender.token()  # fails the check with evidence when valid assertions are refused too
 
@@ -64,10 +79,20 @@ def _baseline(ctx: Context) -> None:
 def token_issued_for_valid_client_assertion(ctx: Context) -> None:
     org = ctx.sender
     response = org.request_token()
-    body = ctx.expect_success(response, "A valid client assertion was refused")
-    ctx.expect_schema(
-        body, "token-response.schema.json", "The token response is malformed", response
-    )
+    if response.status_code != 200:
+        ctx.fail(
+            "A valid client assertion was refused",
+            "POST /oauth/token must answer a valid private_key_jwt request with a token."
+            + (f" {org.refusal_note}" if org.refusal_note else ""),
+            expected="200 with a token-response document",
+            response=response,
+            requirement="SR-AUTH-002",
+        )
+    body = ctx.json(response, "The token response is not JSON")
+    with ctx.requirement("SR-AUTH-002"):
+        ctx.expect_schema(
+            body, "token-response.schema.json", "The token response is malformed", response
+        )
     found = FailureCollector()
     if body.get("token_type", "").lower() != "bearer":
         found.add(
@@ -77,6 +102,7 @@ def token_issued_for_valid_client_assertion(ctx: Context) -> None:
                 expected="Bearer",
                 actual=str(body.get("token_type")),
                 response=response,
+                requirement="SR-AUTH-002",
             )
         )
     header, claims = _claims_of(body["access_token"])
@@ -111,6 +137,23 @@ def token_issued_for_valid_client_assertion(ctx: Context) -> None:
                     )[:500],
                     response=response,
                     requirement="SR-AUTH-009",
+                )
+            )
+    registered = _directory_roles(ctx, org)
+    for where, scope in (
+        ("the token response's scope", body.get("scope")),
+        ("the access token's scope claim", claims.get("scope")),
+    ):
+        if {s.removeprefix("role:") for s in str(scope or "").split()} != registered:
+            found.add(
+                ctx.failure(
+                    f"Without a requested scope, {where} is not exactly the organisation's roles",
+                    "The organisation's roles are those the node's directory lists for it "
+                    "(GET /v1/organisations/{org_id}).",
+                    expected=" ".join(sorted(f"role:{r}" for r in registered)),
+                    actual=str(scope),
+                    response=response,
+                    requirement="SR-AUTH-011",
                 )
             )
     found.raise_if_any()
@@ -241,7 +284,9 @@ def token_rejects_replayed_assertion(ctx: Context) -> None:
 )
 def token_scope_limited_to_registered_roles(ctx: Context) -> None:
     org = ctx.sender
-    held = set(org.roles)
+    # From the directory, not from the token: a node granting every role would otherwise make
+    # every role look held.
+    held = _directory_roles(ctx, org)
     candidates = ("national_rapporteur", "immigration_authority", "police", "embassy_of_origin")
     foreign = next((r for r in candidates if r not in held), None)
     if foreign is None:
@@ -317,6 +362,8 @@ def api_requires_valid_access_token(ctx: Context) -> None:
                     "; ".join(errors),
                     expected="401 problem+json unauthorized",
                     response=response,
+                    # SR-AUTH-010 names the forgeries; any other invalid token is SR-AUTH-001.
+                    requirement="SR-AUTH-001" if what in ("no token", "garbage") else "SR-AUTH-010",
                 )
             )
     found.raise_if_any()

@@ -15,6 +15,7 @@ import httpx
 
 from .. import _builders as b
 from .. import _flows as flows
+from .. import _spec
 from .._context import Context
 from .._failures import FailureCollector
 from .._http import b64url, detached_jws_verify
@@ -25,7 +26,7 @@ from .policy import expect_denied_for
 RECEIPT_TYP = "saferefer-consent-receipt+jws"
 #: What a denied read leaves out of the referral and that could carry personal data or let the
 #: reader verify (and so infer) the payload (SR-CONSENT-026).
-WITHHELD_MEMBERS = ("payload", "language_needs", "payload_signature")
+WITHHELD_MEMBERS = ("payload", "language_needs", "payload_signature", "payload_signed_by")
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
@@ -130,7 +131,7 @@ def consent_record_requires_minimum_fields(ctx: Context) -> None:
         "times"
     ),
     severity="must",
-    requirements=["SR-CONSENT-014", "SR-ID-003", "SR-MSG-001", "SR-MSG-004", "SR-CONSENT-023"],
+    requirements=["SR-CONSENT-014", "SR-ID-003", "SR-MSG-001", "SR-MSG-004"],
     profile="core",
 )
 def consent_record_roundtrip(ctx: Context) -> None:
@@ -138,12 +139,13 @@ def consent_record_roundtrip(ctx: Context) -> None:
     record = flows.consent_for(ctx, scenario)
     response = ctx.sender.get(flows.consent_path(record["id"]))
     stored = ctx.expect_success(response, "The recording organisation cannot read its consent")
-    ctx.expect_schema(
-        stored,
-        "consent-record.schema.json",
-        "The consent record does not match its schema",
-        response,
-    )
+    with ctx.requirement("SR-MSG-001"):
+        ctx.expect_schema(
+            stored,
+            "consent-record.schema.json",
+            "The consent record does not match its schema",
+            response,
+        )
     found = FailureCollector()
     if not UUID7.match(str(stored.get("id"))):
         found.add(
@@ -202,6 +204,64 @@ def consent_record_roundtrip(ctx: Context) -> None:
 
 
 @check(
+    id="SRC-029",
+    name="withdrawal_accepted_through_every_channel",
+    title=(
+        "A consent names the channels to withdraw it, and a withdrawal through any channel of the "
+        "code list is accepted"
+    ),
+    severity="must",
+    requirements=["SR-CONSENT-023"],
+    profile="core",
+)
+def withdrawal_accepted_through_every_channel(ctx: Context) -> None:
+    channels = _spec.codes("withdrawal-channels")
+    found = FailureCollector()
+    refused: dict[str, httpx.Response] = {}
+    for channel in channels:
+        # One consent per channel (a consent is withdrawn once), each offering every channel.
+        consent = flows.consent_for(ctx, b.Scenario(), withdrawal_channels=channels)
+        if sorted(consent.get("withdrawal_channels") or []) != sorted(channels):
+            found.add(
+                ctx.failure(
+                    "The consent record does not name the withdrawal channels it was given",
+                    "",
+                    expected=str(channels),
+                    actual=str(consent.get("withdrawal_channels")),
+                )
+            )
+        response = flows.withdraw(ctx, consent["id"], channel=channel)
+        if not 200 <= response.status_code < 300:
+            refused[channel] = response
+            continue
+        read = ctx.sender.get(flows.consent_path(consent["id"]))
+        stored = ctx.expect_success(read, "The recording organisation cannot read its consent")
+        recorded = (stored.get("withdrawal") or {}).get("channel")
+        if stored.get("status") != "withdrawn" or recorded != channel:
+            found.add(
+                ctx.failure(
+                    f"A withdrawal through the channel {channel} is not recorded as such",
+                    "",
+                    expected=f"status withdrawn, withdrawal.channel {channel}",
+                    actual=f"status {stored.get('status')}, withdrawal.channel {recorded}",
+                    response=read,
+                )
+            )
+    if refused:
+        found.add(
+            ctx.failure(
+                f"Withdrawals through {len(refused)} of {len(channels)} channels were refused: "
+                + ", ".join(refused),
+                "Withdrawing is as easy as consenting: a withdrawal through any channel of the "
+                "withdrawal-channels code list is accepted. The answer to the first is shown.",
+                expected="a 2xx status for every channel",
+                response=next(iter(refused.values())),
+            )
+        )
+    found.raise_if_any()
+
+
+@check(
     id="SRC-032",
     name="expired_consent_blocks_disclosure",
     title="A consent past its valid_until covers no referral and reads as expired",
@@ -242,11 +302,16 @@ def withdrawn_consent_blocks_disclosure(ctx: Context) -> None:
     scenario = b.Scenario()
     consent = flows.consent_for(ctx, scenario)
     withdrawal = flows.withdraw(ctx, consent["id"])
-    ctx.expect_success(withdrawal, "The recording organisation could not withdraw its consent")
+    with ctx.requirement("SR-CONSENT-015"):
+        ctx.expect_success(withdrawal, "The recording organisation could not withdraw its consent")
     response = flows.send(ctx, scenario, [consent["id"]])
-    expect_denied_for(
-        ctx, response, {"consent_not_valid"}, "A referral under a withdrawn consent was not refused"
-    )
+    with ctx.requirement("SR-CONSENT-004"):
+        expect_denied_for(
+            ctx,
+            response,
+            {"consent_not_valid"},
+            "A referral under a withdrawn consent was not refused",
+        )
     dry_run = ctx.sender.post(
         flows.DECISIONS,
         b.referral_body(
@@ -264,6 +329,7 @@ def withdrawn_consent_blocks_disclosure(ctx: Context) -> None:
             "",
             expected="allow: false",
             response=dry_run,
+            requirement="SR-CONSENT-004",
         )
 
 

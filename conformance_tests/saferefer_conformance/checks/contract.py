@@ -1,8 +1,10 @@
 """Contract and fuzz checks: schemathesis over spec/openapi.yaml, with real access tokens.
 
-Every operation of the standard's OpenAPI document is exercised with a bounded number of generated
-requests (positive and negative), authenticated as the sender organisation. The example counts are
-small on purpose: the core profile must finish in minutes. Deep fuzzing is a separate, longer run
+Every operation of the standard's OpenAPI document that belongs to a profile the server claims
+(core always; the event feed and webhook subscriptions only for `events`; the trust list only for
+`federation`) is exercised with a bounded number of generated requests (positive and negative),
+authenticated as the sender organisation. The example counts are small on purpose: the core
+profile must finish in minutes. Deep fuzzing is a separate, longer run
 (``SAFEREFER_CONFORMANCE_FUZZ_EXAMPLES``).
 """
 
@@ -12,6 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -29,7 +32,7 @@ from schemathesis.core.failures import FailureGroup
 
 from .. import _spec
 from .._context import Context
-from .._failures import Failure, FailureCollector, mask_text
+from .._failures import Failure, FailureCollector, curl_command, mask_text
 from .._registry import check
 
 EXAMPLES = int(os.environ.get("SAFEREFER_CONFORMANCE_FUZZ_EXAMPLES", "4"))
@@ -41,6 +44,11 @@ SKIPPED_OPERATIONS = {"issueToken", "getMetrics", "receiveFederationMessage"}
 #: call arbitrary URLs (webhook_deliveries_signed covers subscriptions with a receiver the suite owns).
 POSITIVE_SKIPPED = {"createSubscription"}
 
+#: The OpenAPI tags of the operations each optional profile adds (spec/standard.md §1: `events` is
+#: section 12, the feed and webhook subscriptions; `federation` is section 16). A server that does
+#: not claim a profile need not serve its operations, so the contract checks leave them out.
+PROFILE_TAGS = {"events": ("events", "subscriptions"), "federation": ("federation",)}
+
 CheckFn = Callable[..., Any]
 
 
@@ -49,7 +57,14 @@ def _schema() -> Any:
     return schemathesis.openapi.from_path(str(_spec.spec_dir() / "openapi.yaml"))
 
 
-def _operations() -> list[Any]:
+def _operations(ctx: Context) -> list[Any]:
+    """The operations of the profiles the server claims, less those in ``SKIPPED_OPERATIONS``."""
+    unclaimed = {
+        tag
+        for profile, tags in PROFILE_TAGS.items()
+        if not ctx.claims_profile(profile)
+        for tag in tags
+    }
     operations = []
     for result in _schema().get_all_operations():
         try:
@@ -57,6 +72,8 @@ def _operations() -> list[Any]:
         except AttributeError:  # an operation schemathesis cannot load: a defect of the spec itself
             raise RuntimeError(f"spec/openapi.yaml cannot be loaded: {result.err()}") from None
         if _operation_id(operation) in SKIPPED_OPERATIONS:
+            continue
+        if unclaimed & set(operation.definition.raw.get("tags") or []):
             continue
         operations.append(operation)
     return operations
@@ -80,6 +97,23 @@ def _fixed(operation: Any) -> dict[str, Any]:
 
 def _label(operation: Any) -> str:
     return f"{operation.method.upper()} {operation.path}"
+
+
+def _curl(prepared: requests.PreparedRequest) -> str:
+    """The generated request as curl, masked as every other failure's is (``Bearer ***``)."""
+    body = prepared.body
+    if isinstance(body, str):
+        body = body.encode()
+    request = httpx.Request(
+        str(prepared.method),
+        str(prepared.url),
+        headers={
+            k: v.decode("latin-1") if isinstance(v, bytes) else v
+            for k, v in prepared.headers.items()
+        },
+        content=body if isinstance(body, bytes) else None,
+    )
+    return curl_command(request)
 
 
 def _describe(exc: FailureGroup | SchemathesisFailure) -> str:
@@ -124,7 +158,7 @@ def _exercise_operation(
                     title=f"{title}: {_label(operation)}",
                     message=_describe(exc),
                     actual=f"{response.status_code} {mask_text(response.text[:300])}",
-                    curl=mask_text(case.as_curl_command(headers=headers)),
+                    curl=_curl(response.request),
                     status_code=response.status_code,
                 )
             )
@@ -159,7 +193,7 @@ def _exercise(
     examples: int = EXAMPLES,
 ) -> None:
     found = FailureCollector()
-    for operation in _operations():
+    for operation in _operations(ctx):
         if len(found.failures) >= MAX_FAILURES:
             break
         if mode == GenerationMode.POSITIVE and _operation_id(operation) in POSITIVE_SKIPPED:
@@ -242,7 +276,7 @@ def openapi_invalid_data_rejected(ctx: Context) -> None:
 )
 def openapi_authentication_not_ignored(ctx: Context) -> None:
     found = FailureCollector()
-    for operation in _operations():
+    for operation in _operations(ctx):
         if _is_public(operation):
             continue
         path = operation.path

@@ -17,6 +17,9 @@ from .._failures import FailureCollector, Skipped
 from .._http import detached_jws_verify
 from .._registry import check
 
+#: The media type of a CloudEvent in structured JSON mode (SR-EVENT-010).
+CLOUDEVENTS_MEDIA_TYPE = "application/cloudevents+json"
+
 
 def _seq(event: dict[str, Any]) -> int:
     try:
@@ -170,7 +173,7 @@ def events_are_valid_cloudevents(ctx: Context) -> None:
     name="referral_changes_notify_the_other_party",
     title="A new referral reaches the recipient's feed; its acceptance reaches the sender's",
     severity="must",
-    requirements=["SR-EVENT-009", "SR-STATE-008", "SR-EVENT-004"],
+    requirements=["SR-EVENT-009", "SR-STATE-008"],
     profile="events",
 )
 def referral_changes_notify_the_other_party(ctx: Context) -> None:
@@ -248,6 +251,7 @@ def withdrawal_reaches_every_recipient_as_event(ctx: Context) -> None:
                 "The recipient was not told of the withdrawal",
                 "",
                 expected=f"org.saferefer.consent.withdrawn about {consent['id']}",
+                requirement="SR-CONSENT-019",
             )
         )
     for rid in referral_ids:
@@ -257,6 +261,7 @@ def withdrawal_reaches_every_recipient_as_event(ctx: Context) -> None:
                     "The recipient was not asked to erase a referral's data",
                     "",
                     expected=f"org.saferefer.erasure.requested about {rid}",
+                    requirement="SR-CONSENT-019",
                 )
             )
         if not _about(events, rid, "org.saferefer.referral.revoked"):
@@ -317,6 +322,7 @@ def event_feed_only_own_events(ctx: Context) -> None:
             "",
             expected="no event about it",
             actual=json.dumps(mentions[0])[:400],
+            requirement="SR-EVENT-007",
         )
 
 
@@ -338,7 +344,8 @@ class _Receiver(BaseHTTPRequestHandler):
     id="SRC-096",
     name="webhook_deliveries_signed",
     title=(
-        "Webhook deliveries are CloudEvents signed with a detached ES256 JWS in SafeRefer-Signature"
+        "Webhook deliveries are application/cloudevents+json events signed with a detached ES256 "
+        "JWS in SafeRefer-Signature"
     ),
     severity="must",
     requirements=["SR-EVENT-010", "SR-EVENT-011", "SR-AUTHZ-005"],
@@ -386,20 +393,48 @@ def webhook_deliveries_signed(ctx: Context) -> None:
             )
         jwks = ctx.anonymous.get(flows.JWKS, authenticated=False).json()
         headers, body = ours[0]
-        signature = headers.get("saferefer-signature")
-        if not signature:
-            ctx.fail(
-                "A webhook delivery is unsigned",
-                "",
-                expected="a SafeRefer-Signature header",
-                requirement="SR-EVENT-011",
+        found = FailureCollector()
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != CLOUDEVENTS_MEDIA_TYPE:
+            found.add(
+                ctx.failure(
+                    "A webhook delivery is not sent as application/cloudevents+json",
+                    "Each delivery is an HTTP POST of the CloudEvent in structured mode, whose "
+                    "media type tells the receiver what the body is.",
+                    expected=f"Content-Type: {CLOUDEVENTS_MEDIA_TYPE}",
+                    actual=f"Content-Type: {headers.get('content-type', '(none)')}",
+                    requirement="SR-EVENT-010",
+                )
             )
-        problem = detached_jws_verify(signature, body, jwks)
-        if problem:
-            ctx.fail("A webhook signature does not verify", problem, requirement="SR-EVENT-011")
-        ctx.expect_schema(
-            json.loads(body), "event.schema.json", "A webhook delivery is not a valid event"
+        signature = headers.get("saferefer-signature")
+        problem = (
+            "no SafeRefer-Signature header"
+            if not signature
+            else detached_jws_verify(signature, body, jwks)
         )
+        if problem:
+            found.add(
+                ctx.failure(
+                    "A webhook delivery's signature does not verify",
+                    problem,
+                    expected="a detached ES256 JWS over the body by a key of /jwks.json",
+                    requirement="SR-EVENT-011",
+                )
+            )
+        try:
+            errors = _spec.schema_errors("event.schema.json", json.loads(body))
+        except ValueError:
+            errors = ["the body is not JSON"]
+        if errors:
+            found.add(
+                ctx.failure(
+                    "A webhook delivery is not a valid event",
+                    "The delivery body does not validate against event.schema.json.",
+                    actual="; ".join(errors),
+                    requirement="SR-EVENT-010",
+                )
+            )
+        found.raise_if_any()
     finally:
         if subscription.get("id"):  # leave no subscription behind that calls a closed port
             ctx.recipient.request("DELETE", f"{flows.SUBSCRIPTIONS}/{subscription['id']}")
@@ -448,6 +483,7 @@ def erasure_acknowledgement_recorded(ctx: Context) -> None:
             "The sender was not told of the erasure acknowledgement",
             "",
             expected="org.saferefer.erasure.acknowledged",
+            requirement="SR-CONSENT-021",
         )
     entries = flows.list_all(ctx, ctx.recipient, flows.AUDIT, {"limit": flows.PAGE})
     if not any(e.get("action") == "erasure.acknowledged" for e in entries):
@@ -455,4 +491,5 @@ def erasure_acknowledgement_recorded(ctx: Context) -> None:
             "The erasure acknowledgement is not audited",
             "",
             expected="an erasure.acknowledged audit entry",
+            requirement="SR-CONSENT-021",
         )

@@ -32,11 +32,6 @@ MESSAGES = "/federation/v1/messages"
 UNKNOWN_NODE = "urn:saferefer:node:ZZ:conformance-unknown"
 
 
-def _require_federation(ctx: Context) -> None:
-    if "federation" not in (ctx.capability().get("profiles") or []):
-        raise Skipped("the server does not claim the federation profile")
-
-
 def _trust_list(ctx: Context) -> dict[str, Any]:
     """The trust list in force: a JSON document carrying its own signature (trust-list.schema.json)."""
     response = ctx.anonymous.get(TRUST_LIST, authenticated=False)
@@ -59,7 +54,6 @@ def _trust_list(ctx: Context) -> dict[str, Any]:
     profile="federation",
 )
 def trust_list_published(ctx: Context) -> None:
-    _require_federation(ctx)
     document = _trust_list(ctx)
     node_id = str(ctx.capability().get("node_id"))
     if node_id not in json.dumps(document.get("peers")):
@@ -120,7 +114,6 @@ def _peer_kid(peer: dict[str, Any]) -> str:
     profile="federation",
 )
 def federation_rejects_untrusted_messages(ctx: Context) -> None:
-    _require_federation(ctx)
     document = _trust_list(ctx)
     node_id = str(ctx.capability().get("node_id"))
     peers = [
@@ -185,7 +178,6 @@ def federation_rejects_untrusted_messages(ctx: Context) -> None:
     profile="federation",
 )
 def federation_refuses_stale_misaddressed_or_unfounded_messages(ctx: Context) -> None:
-    _require_federation(ctx)
     peer = ctx.config.federation_peer
     if peer is None:
         raise Skipped(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import httpx
 
 from .. import _flows as flows
 from .._context import Context
-from .._failures import FailureCollector
+from .._failures import FailureCollector, Skipped
 from .._registry import check
 
 SMALL_CELL_THRESHOLD = 5
@@ -98,14 +99,26 @@ def statistics_suppress_small_cells(ctx: Context) -> None:
             )
     purpose = flows.support_purpose(ctx)
     ours = [
-        c
-        for c in document.get("cells", [])
-        if (c.get("dimensions") or {}).get("purpose") == purpose
+        c for c in document.get("cells", []) if (c.get("dimensions") or {}) == {"purpose": purpose}
     ]
-    if any(c.get("count") == 2 for c in ours):
+    if any(isinstance(c.get("count"), int) and c["count"] >= k for c in ours):
+        # Other referrals (another client of the node) fell within the period: it holds no small
+        # cell this check can judge.
+        found.raise_if_any()
+        raise Skipped(
+            f"other referrals for purpose {purpose} fell within the period of this check's two; "
+            "run it again when the node is quieter"
+        )
+    if not any(c.get("suppressed") is True and c.get("count") is None for c in ours):
         found.add(
             ctx.failure(
-                "The two referrals of the period are shown as a count of 2", "", response=response
+                "The period's small cell is not reported as suppressed",
+                f"The period holds the two referrals this check sent, for purpose {purpose}: a "
+                "count under the threshold is reported as a suppressed cell, neither shown nor "
+                "left out.",
+                expected=f"a cell for purpose {purpose} with count null and suppressed true",
+                actual=json.dumps(ours) if ours else f"no cell for purpose {purpose}",
+                response=response,
             )
         )
     found.raise_if_any()

@@ -4,8 +4,8 @@ Each variant of ``variants.catalogue()`` breaks one MUST of the standard. One wr
 server (``conftest.wrapped_node``) serves every variant in turn, so the catalogue costs one start-up.
 The catalogue is run in two forms:
 
-* **The neighbourhood form** (default run; all variants together take well under two minutes, about
-  30 s of it CPU time). Against each variant it runs the checks of the areas of the standard the
+* **The neighbourhood form** (default run; all variants together take under two minutes, about
+  35 s of it CPU time). Against each variant it runs the checks of the areas of the standard the
   variant's expected checks belong to (their check modules: ``auth``, ``consent``, ``policy``, …)
   plus every check verifying a requirement those checks or the broken MUST verify. It asserts that the failing checks of that neighbourhood are exactly the
   expected ones, and that each expected check passes against the unmodified server (so its failure
@@ -20,6 +20,10 @@ The catalogue is run in two forms:
   expected ones, across the whole suite. That closes the gap above. The contract checks are left out
   of both forms: they are the slowest, no variant targets them, and the reference server's own
   conformance run covers them.
+
+One more test plays a conforming node that claims only the core profile: the checks of the events
+profile must skip against it, and the contract checks must leave out the operations it need not
+serve.
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ import pytest
 from saferefer_conformance._config import load_config
 from saferefer_conformance._context import Context
 from saferefer_conformance._registry import Check, load_registry
-from saferefer_conformance._runner import run
+from saferefer_conformance._runner import CheckResult, run
 
 from .conftest import WrappedNode
-from .variants import Variant, catalogue
+from .variants import Variant, catalogue, core_only_node
 
 #: The schemathesis contract checks (see the module docstring).
 EXCLUDED = {
@@ -66,22 +70,27 @@ def neighbourhood(variant: Variant) -> list[Check]:
     return [c for c in candidates if _area(c) in areas or requirements & set(c.requirements)]
 
 
-def _failures(node: WrappedNode, variant: Variant | None, checks: Sequence[Check]) -> Failures:
-    """The failures each failing check reports (``ERROR`` when it crashed)."""
+def _results(
+    node: WrappedNode, variant: Variant | None, checks: Sequence[Check]
+) -> tuple[CheckResult, ...]:
     node.switchboard.variant = variant
     ctx = Context(load_config(node.config).with_base_url(node.base_url))
     try:
-        finished = run(checks, ctx, PROFILES, [])
+        return run(checks, ctx, PROFILES, []).results
     finally:
         ctx.close()
         node.switchboard.variant = None
+
+
+def _failures(node: WrappedNode, variant: Variant | None, checks: Sequence[Check]) -> Failures:
+    """The failures each failing check reports (``ERROR`` when it crashed)."""
     return {
         r.check.name: (
             {f.title: f"{f.message} {f.actual}"[:400] for f in r.failures}
             if r.outcome == "failed"
             else {"ERROR": r.reason[-400:]}
         )
-        for r in finished.results
+        for r in _results(node, variant, checks)
         if r.outcome in ("failed", "error")
     }
 
@@ -111,6 +120,30 @@ def test_neighbourhood_fails_exactly_the_expected_checks(
     }
     assert set(failing) == variant.expected_failures, report
     assert not unmodified, report
+
+
+def test_a_core_only_node_skips_the_events_checks_and_is_not_fuzzed_beyond_core(
+    wrapped_node: WrappedNode,
+) -> None:
+    """A node claiming only core passes: the events checks skip (their profile is not claimed)
+    and the contract checks leave out the feed and subscription operations it need not serve."""
+    contract = {"openapi_responses_conform", "openapi_authentication_not_ignored"}
+    checks = [c for c in load_registry().select(profiles=PROFILES) if c.profile == "events"] + [
+        load_registry().get(name) for name in sorted(contract)
+    ]
+    outcomes = {
+        r.check.name: (r.outcome, r.reason or [f.title for f in r.failures])
+        for r in _results(wrapped_node, core_only_node(), checks)
+    }
+    assert {n: o for n, o in outcomes.items() if n in contract} == {
+        n: ("passed", []) for n in contract
+    }
+    events = {n: o for n, o in outcomes.items() if n not in contract}
+    assert len(events) >= 8
+    assert all(
+        outcome == "skipped" and "does not claim the events profile" in str(reason)
+        for outcome, reason in events.values()
+    ), events
 
 
 @pytest.fixture(scope="module")

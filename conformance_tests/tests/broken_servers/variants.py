@@ -3,7 +3,9 @@
 Each variant breaks exactly one MUST of spec/standard.md by rewriting requests or responses on their
 way through, and names the conformance checks that must catch it (and only those). Running the suite
 against each variant is how the suite proves it can fail — a check that passes against a broken
-server would be a check that cannot fail.
+server would be a check that cannot fail. ``core_only_node()`` is the one wrapper outside the
+catalogue: a conforming node that implements the core profile only, against which the checks of
+the other profiles must skip.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 Headers = list[tuple[bytes, bytes]]
+PROBLEMS = "https://saferefer.org/problems/"
 
 
 @dataclass
@@ -313,6 +318,180 @@ class ShowsSmallStatisticsCells(Variant):
         return reply
 
 
+class AcceptsOnlyInPersonWithdrawal(Variant):
+    """Refuses withdrawals through any channel but in person."""
+
+    async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
+        if (
+            request.method == "POST"
+            and request.path.startswith("/v1/consents/")
+            and request.path.endswith("/withdraw")
+        ):
+            try:
+                channel = request.json().get("channel")
+            except (ValueError, AttributeError):
+                channel = None
+            if channel != "in_person":
+                return Reply.of_json(
+                    422,
+                    {
+                        "type": PROBLEMS + "validation-error",
+                        "title": "Unsupported withdrawal channel",
+                        "status": 422,
+                        "errors": [{"pointer": "#/channel", "detail": "only in_person"}],
+                    },
+                    "application/problem+json",
+                )
+        return await call_next(request)
+
+
+class NamesSignerOnDeniedRead(Variant):
+    """Leaves payload_signed_by in a referral whose payload the read decision withholds."""
+
+    async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
+        reply = await call_next(request)
+        if (
+            request.method == "GET"
+            and request.path.startswith("/v1/referrals/")
+            and request.path.count("/") == 3
+            and reply.status == 200
+        ):
+            referral = reply.json()
+            if "payload" not in referral and referral.get("withheld_categories"):
+                return reply.with_json({**referral, "payload_signed_by": "node"})
+        return reply
+
+
+class DeliversWebhooksAsPlainJson(Variant):
+    """Delivers webhooks with Content-Type application/json instead of the CloudEvents type.
+
+    The node's deliveries leave the process, out of this wrapper's reach, so the wrapper registers
+    each subscription with a relay URL of its own and passes each delivery on to the subscriber,
+    body and signature untouched, with the media type changed.
+    """
+
+    RELAY = "/conformance-relay/"
+
+    async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
+        if request.method == "POST" and request.path == "/v1/subscriptions":
+            body = request.json()
+            token = f"{len(self.memory)}"
+            self.memory[token] = body.get("url")
+            body["url"] = f"http://{request.header('host')}{self.RELAY}{token}"
+            return await call_next(request.with_json(body))
+        if request.method == "POST" and request.path.startswith(self.RELAY):
+            target = self.memory.get(request.path.removeprefix(self.RELAY))
+            if not target:
+                return Reply(404, [], b"")
+            headers = {
+                k.decode(): v.decode()
+                for k, v in request.headers
+                if k.lower() not in (b"host", b"content-length", b"content-type")
+            }
+            async with httpx.AsyncClient() as client:
+                delivered = await client.post(
+                    target,
+                    content=request.body,
+                    headers={**headers, "content-type": "application/json"},
+                )
+            return Reply(delivered.status_code, [], b"")
+        return await call_next(request)
+
+
+class ActsForTheOrganisationInTheToken(Variant):
+    """Ignores the sender or recorder a body names and acts for the token's organisation."""
+
+    async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
+        if request.method == "POST" and request.path in ("/v1/consents", "/v1/referrals"):
+            try:
+                body = request.json()
+            except ValueError:
+                return await call_next(request)
+            if isinstance(body, dict):
+                body.pop("sender", None)
+                if isinstance(body.get("recorder"), dict):
+                    body["recorder"].pop("org_id", None)
+                request = request.with_json(body)
+        return await call_next(request)
+
+
+class OmitsAllowedTransitions(Variant):
+    """Refuses invalid transitions with 409 but without saying which are allowed."""
+
+    async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
+        reply = await call_next(request)
+        if request.path.endswith("/transitions") and reply.status == 409:
+            problem = reply.json()
+            problem.pop("allowed_transitions", None)
+            return reply.with_json(problem)
+        return reply
+
+
+class OmitsSmallStatisticsCells(Variant):
+    """Leaves small cells out of the statistics instead of reporting them suppressed."""
+
+    async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
+        reply = await call_next(request)
+        if request.method == "GET" and request.path == "/v1/statistics" and reply.status == 200:
+            document = reply.json()
+            document["cells"] = [c for c in document.get("cells", []) if not c.get("suppressed")]
+            return reply.with_json(document)
+        return reply
+
+
+class AltersNewestAuditEntry(Variant):
+    """Serves the newest audit entry changed after it was hashed (older pages stay intact)."""
+
+    async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
+        reply = await call_next(request)
+        if request.method == "GET" and request.path == "/v1/audit" and reply.status == 200:
+            page = reply.json()
+            if page["items"] and not page.get("next_cursor"):
+                page["items"][-1]["occurred_at"] = "2000-01-01T00:00:00Z"
+                return reply.with_json(page)
+        return reply
+
+
+class AdvertisesUnheldRole(Variant):
+    """Answers a token request with a scope naming a role the organisation does not hold."""
+
+    async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
+        reply = await call_next(request)
+        if request.method == "POST" and request.path == "/oauth/token" and reply.status == 200:
+            response = reply.json()
+            held = str(response.get("scope", "")).split()
+            # Not a monitoring role, and appended: the suite's choice of roles stays as it was.
+            extra = next(r for r in ("role:immigration_authority", "role:police") if r not in held)
+            return reply.with_json({**response, "scope": " ".join([*held, extra])})
+        return reply
+
+
+class ImplementsCoreOnly(Variant):
+    """A conforming node of the core profile only: it claims no other profile and serves neither
+    the event feed nor webhook subscriptions. Not part of the catalogue: it breaks nothing."""
+
+    async def handle(self, request: Exchange, call_next: CallNext) -> Reply:
+        if request.path.startswith(("/v1/events", "/v1/subscriptions")):
+            return Reply.of_json(
+                404,
+                {"type": PROBLEMS + "not-found", "title": "Not found", "status": 404},
+                "application/problem+json",
+            )
+        reply = await call_next(request)
+        if request.path == "/.well-known/saferefer" and reply.status == 200:
+            return reply.with_json({**reply.json(), "profiles": ["core"]})
+        return reply
+
+
+def core_only_node() -> Variant:
+    return ImplementsCoreOnly(
+        name="implements_core_only",
+        breaks="",
+        description="claims and serves the core profile only",
+        expected_failures=frozenset(),
+    )
+
+
 def catalogue() -> list[Variant]:
     """Every broken variant with the checks that must fail against it."""
 
@@ -349,6 +528,7 @@ def catalogue() -> list[Variant]:
             "SR-CONSENT-004",
             "acknowledges withdrawals without recording them",
             "withdrawn_consent_blocks_disclosure",
+            "withdrawal_accepted_through_every_channel",
             "read_after_withdrawal_refused",
             "withdrawal_reaches_every_recipient_as_event",
             "erasure_acknowledgement_recorded",
@@ -423,5 +603,61 @@ def catalogue() -> list[Variant]:
             "SR-STATS-002",
             "publishes cells under the suppression threshold",
             "statistics_suppress_small_cells",
+        ),
+        make(
+            OmitsSmallStatisticsCells,
+            "omits_small_statistics_cells",
+            "SR-STATS-002",
+            "leaves small cells out instead of reporting them suppressed",
+            "statistics_suppress_small_cells",
+        ),
+        make(
+            AcceptsOnlyInPersonWithdrawal,
+            "accepts_only_in_person_withdrawal",
+            "SR-CONSENT-023",
+            "refuses withdrawals through every channel but in person",
+            "withdrawal_accepted_through_every_channel",
+        ),
+        make(
+            NamesSignerOnDeniedRead,
+            "names_signer_on_denied_read",
+            "SR-CONSENT-026",
+            "keeps payload_signed_by in a referral whose payload a withdrawal withholds",
+            "read_after_withdrawal_refused",
+        ),
+        make(
+            DeliversWebhooksAsPlainJson,
+            "delivers_webhooks_as_plain_json",
+            "SR-EVENT-010",
+            "delivers webhooks as application/json, not application/cloudevents+json",
+            "webhook_deliveries_signed",
+        ),
+        make(
+            ActsForTheOrganisationInTheToken,
+            "acts_for_the_organisation_in_the_token",
+            "SR-AUTHZ-006",
+            "ignores the sender or recorder a body names instead of refusing the request",
+            "acting_organisation_taken_from_token",
+        ),
+        make(
+            OmitsAllowedTransitions,
+            "omits_allowed_transitions",
+            "SR-STATE-003",
+            "refuses invalid transitions without naming the allowed ones",
+            "illegal_transition_refused_with_409",
+        ),
+        make(
+            AltersNewestAuditEntry,
+            "alters_newest_audit_entry",
+            "SR-AUDIT-003",
+            "serves the newest audit entry changed after hashing",
+            "audit_chain_verifies",
+        ),
+        make(
+            AdvertisesUnheldRole,
+            "advertises_unheld_role",
+            "SR-AUTH-011",
+            "names a role the organisation does not hold in the token response's scope",
+            "token_issued_for_valid_client_assertion",
         ),
     ]
