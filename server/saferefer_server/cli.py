@@ -5,12 +5,14 @@
     saferefer-server org add --id URN --name N --roles a,b [--out FILE | --out-dir DIR]
     saferefer-server org suspend|activate --id URN
     saferefer-server seed-demo [--credentials-dir DIR]           demo directory (development only)
-    saferefer-server keys rotate                                 new node signing key
+    saferefer-server keys rotate [--immediately]                 new node signing key (planned),
+                                                                 or revoke every key at once
     saferefer-server audit verify                                recompute the audit hash chain
     saferefer-server federation authority-key|node-entry|sign-trust-list|outbox   (federation/cli.py)
 
 Configuration comes from `SAFEREFER_*` environment variables (see `settings.py`). Exit status: 0
-success, 1 the command failed (e.g. a broken audit chain), 2 bad usage or configuration.
+success, 1 the command failed (e.g. a broken audit chain, the database out of reach), 2 bad usage
+or configuration. Failures are one `saferefer-server: ...` line on stderr, not a traceback.
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ from saferefer_server.organisations.models import ORG_ID_PATTERN
 T = TypeVar("T")
 
 DEFAULT_DEMO_CREDENTIALS = Path("var/demo/credentials")
+
+KEYS_ROTATE_DESCRIPTION = (
+    "Without --immediately (planned rotation): a new key is published in /jwks.json at once and "
+    "signs from 2 minutes later; the old key keeps verifying the access tokens it signed until "
+    "they expire (its retirement + SAFEREFER_ACCESS_TOKEN_TTL_S), so no client notices. "
+    "With --immediately (a compromise: the key file was read or copied): every key in the file "
+    "is dropped at once and a new key signs from now on. A dropped key is no longer published "
+    "and no longer accepted by any worker of the node, so tokens it signed, including ones forged "
+    "with the stolen key, are refused (401) from the next request on; clients fetch new tokens. "
+    "Peer nodes verify this node through the federation trust list: ask its authority for a new "
+    "list with the new key (`saferefer-server federation node-entry`)."
+)
 
 
 class CommandError(Exception):
@@ -108,6 +122,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# The command-line option each member of a directory entry comes from.
+_ORG_ADD_OPTIONS = {
+    "id": "--id",
+    "country": "--id (its <CC> part)",
+    "name": "--name",
+    "roles": "--roles",
+    "node_id": "--node-id",
+}
+
+
 def cmd_org_add(args: argparse.Namespace) -> int:
     from saferefer_server.organisations import service
     from saferefer_server.organisations.credentials import (
@@ -118,24 +142,32 @@ def cmd_org_add(args: argparse.Namespace) -> int:
 
     if not re.match(ORG_ID_PATTERN, args.id):
         raise CommandError(f"--id must look like urn:saferefer:org:<CC>:<local-code> ({args.id!r})")
-    roles = [role.strip() for role in args.roles.split(",") if role.strip()]
+    # In the order given, once each (the directory's roles are a set).
+    roles = list(dict.fromkeys(role.strip() for role in args.roles.split(",") if role.strip()))
     if not roles:
         raise CommandError("--roles needs at least one role code")
     settings = _settings()
     private_jwk, jwks = new_client_key()
+    entry: dict[str, Any] = {
+        "org_id": args.id,
+        "name": args.name,
+        "country": args.id.split(":")[3],
+        "roles": roles,
+        "node_id": args.node_id or settings.node_id,
+        "jwks": jwks,
+    }
+    problems = service.registration_problems(**entry)
+    if problems:
+        raise CommandError(
+            "; ".join(
+                f"{_ORG_ADD_OPTIONS.get(member, member)}: {detail}" for member, detail in problems
+            )
+        )
 
     async def register(db_session: AsyncSession) -> None:
         if await service.get(db_session=db_session, org_id=args.id) is not None:
             raise CommandError(f"{args.id} is already registered")
-        await service.register(
-            db_session=db_session,
-            org_id=args.id,
-            name=args.name,
-            country=args.id.split(":")[3],
-            roles=roles,
-            node_id=args.node_id or settings.node_id,
-            jwks=jwks,
-        )
+        await service.register(db_session=db_session, **entry)
         await db_session.commit()
 
     document = credentials_document(
@@ -206,18 +238,29 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    from saferefer_server.auth.keys import NodeKeyStore
+    from saferefer_server.auth.keys import NodeKeyError, NodeKeyStore
 
     settings = _settings()
     path = settings.resolved_node_key_file
     path.parent.mkdir(parents=True, exist_ok=True)
     store = NodeKeyStore(path, token_ttl_s=settings.access_token_ttl_s)
-    fresh = store.rotate(activate_in_s=0) if args.immediately else store.rotate()
-    published = [key["kid"] for key in store.jwks()["keys"]]
+    try:
+        if args.immediately:
+            fresh, dropped = store.revoke_all()
+        else:
+            fresh, dropped = store.rotate(), []
+        published = [key["kid"] for key in store.jwks()["keys"]]
+    except NodeKeyError as exc:
+        raise CommandError(str(exc)) from exc
     print(
         f"new signing key {fresh.kid}, signing from {fresh.activates_at.isoformat()}; "
         f"published keys: {', '.join(published)}"
     )
+    if dropped:
+        print(
+            f"revoked at once: {', '.join(dropped)} (tokens they signed are refused; "
+            "clients fetch new ones)"
+        )
     return 0
 
 
@@ -233,6 +276,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from saferefer_server.organisations.service import role_codes
+
     parser = argparse.ArgumentParser(
         prog="saferefer-server", description="Run and administer a SafeRefer node."
     )
@@ -241,9 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run migrations, then serve the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
     serve.add_argument(
-        "--proxy-headers", action="store_true", help="trust X-Forwarded-* from the proxy"
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (each serves its own /metrics; use PostgreSQL for more than one)",
+    )
+    serve.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-For/-Proto from the proxies listed in FORWARDED_ALLOW_IPS "
+        "(default 127.0.0.1,::1): the token rate limit counts the client address",
     )
     serve.set_defaults(handler=cmd_serve)
 
@@ -254,10 +307,22 @@ def build_parser() -> argparse.ArgumentParser:
     org = commands.add_parser("org", help="manage the organisation directory")
     org_commands = org.add_subparsers(dest="org_command", required=True)
     add = org_commands.add_parser("add", help="register an organisation and create its key")
-    add.add_argument("--id", required=True, help="urn:saferefer:org:<CC>:<local-code>")
-    add.add_argument("--name", required=True)
-    add.add_argument("--roles", required=True, help="comma-separated role codes")
-    add.add_argument("--node-id", help="node the organisation belongs to (default: this node)")
+    add.add_argument(
+        "--id",
+        required=True,
+        help="urn:saferefer:org:<CC>:<local-code>; <CC> is the organisation's country, a code of "
+        "spec/codelists/countries.json (ISO 3166-1 alpha-2)",
+    )
+    add.add_argument("--name", required=True, help="display name, at most 200 characters")
+    add.add_argument(
+        "--roles",
+        required=True,
+        help="comma-separated role codes of spec/codelists/roles.json: " + ", ".join(role_codes()),
+    )
+    add.add_argument(
+        "--node-id",
+        help="node the organisation belongs to, urn:saferefer:node:<CC>:<code> (default: this node)",
+    )
     where = add.add_mutually_exclusive_group()
     where.add_argument("--out", help="write the credentials file here (default: print it)")
     where.add_argument("--out-dir", help="write <CC>-<local-code>.json into this directory")
@@ -274,10 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="node signing keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     rotate = keys_commands.add_parser(
-        "rotate", help="add a new signing key (published now, signing in 2 minutes)"
+        "rotate",
+        help="add a new node signing key (planned), or revoke every key at once (--immediately)",
+        description=KEYS_ROTATE_DESCRIPTION,
     )
     rotate.add_argument(
-        "--immediately", action="store_true", help="sign with the new key at once (compromise)"
+        "--immediately",
+        action="store_true",
+        help="the key file was exposed: drop every key at once and sign with a new one",
     )
     rotate.set_defaults(handler=cmd_keys_rotate)
 
@@ -297,6 +366,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _database_location(database_url: str) -> str:
+    """Where the database is, for a message: host and port (or the SQLite file), never the
+    credentials in the URL."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return f"the SQLite database {url.database}"
+    host = url.host or url.query.get("host") or "the local socket"
+    port = f":{url.port}" if url.port else ""
+    return f"the {url.get_backend_name()} database {url.database or ''} at {host}{port}"
+
+
+def _unreachable_database(exc: Exception) -> str | None:
+    """One line for a command that failed because its database is busy or out of reach."""
+    from saferefer_server.db.errors import unavailability
+
+    cause = unavailability(exc)
+    if cause is None:
+        return None
+    where = _database_location(_settings().database_url)
+    return (
+        f"{where} cannot be used: {cause.reason} [{cause.exception}]; "
+        "check that it is running and reachable from this machine"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
@@ -305,6 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"saferefer-server: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        message = _unreachable_database(exc)
+        if message is None:
+            raise
+        print(f"saferefer-server: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

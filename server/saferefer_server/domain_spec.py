@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from saferefer_server.core.problems import ProblemError
+from saferefer_server.core.problems import ProblemError, json_pointer
 
 SCHEMA_BASE = "https://saferefer.org/spec/v0.1/schemas/"
 MAX_REPORTED_ERRORS = 20
@@ -109,16 +109,12 @@ def passes_screening(schema_file: str, document: Any, pointer: str = "") -> bool
         return False
 
 
+MISSING_MEMBER = "required member is missing"
+
+
 def _describe(error: ValidationError) -> str:
     keyword = str(error.validator)
     expected: Any = error.validator_value
-    if keyword == "required":
-        missing = [
-            name
-            for name in expected
-            if isinstance(error.instance, dict) and name not in error.instance
-        ]
-        return "missing required member(s): " + ", ".join(missing)
     if keyword == "additionalProperties":
         return "contains a member the schema does not allow"
     if keyword in {"enum", "const"}:
@@ -134,24 +130,43 @@ def _describe(error: ValidationError) -> str:
     return f"fails the '{keyword}' rule of the schema"
 
 
-def _pointer(error: ValidationError) -> str:
-    return "#" + "".join(
-        "/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path
-    )
+def _missing_members(error: ValidationError) -> list[str]:
+    """The members a `required` error is about that the object lacks, in the schema's order.
+
+    jsonschema raises one `required` error per missing member, each carrying the whole list and
+    naming its member only in the message text; every one of them yields the same list here,
+    and the caller keeps each member once.
+    """
+    expected = error.validator_value
+    if not isinstance(error.instance, dict) or not isinstance(expected, list):
+        return []
+    return [str(name) for name in expected if name not in error.instance]
 
 
 def schema_errors(schema_file: str, document: Any, pointer: str = "") -> list[dict[str, str]]:
-    """Every violation of the schema by `document` (pointer + rule), none when it is valid."""
+    """Every violation of the schema by `document` (pointer + rule), none when it is valid.
+
+    A missing member is located at its own pointer (`#/grants/0/purposes`), once, as FastAPI
+    locates a missing field of a model.
+    """
     if passes_screening(schema_file, document, pointer):
         return []
-    errors = sorted(
-        validator(schema_file, pointer).iter_errors(document),
-        key=lambda e: [str(p) for p in e.absolute_path],
-    )
-    return [
-        {"pointer": _pointer(error), "detail": _describe(error)}
-        for error in errors[:MAX_REPORTED_ERRORS]
-    ]
+    located: list[tuple[list[str], dict[str, str]]] = []
+    missing: set[str] = set()
+    for error in validator(schema_file, pointer).iter_errors(document):
+        path = [str(part) for part in error.absolute_path]
+        if error.validator != "required":
+            located.append((path, {"pointer": json_pointer(path), "detail": _describe(error)}))
+            continue
+        for member in _missing_members(error):
+            member_pointer = json_pointer([*path, member])
+            if member_pointer not in missing:
+                missing.add(member_pointer)
+                located.append(
+                    ([*path, member], {"pointer": member_pointer, "detail": MISSING_MEMBER})
+                )
+    located.sort(key=lambda item: item[0])  # by location; stable within one
+    return [entry for _, entry in located[:MAX_REPORTED_ERRORS]]
 
 
 def validate_or_422(schema_file: str, document: Any, *, what: str, pointer: str = "") -> None:

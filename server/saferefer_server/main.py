@@ -107,6 +107,7 @@ def _build_policy_engine(settings: Settings) -> PolicyEngine:
         kind=settings.policy_engine,
         policy_dir=policy_dir(),
         opa_url=settings.opa_url,
+        opa_token=settings.opa_token.get_secret_value() if settings.opa_token else None,
         timeout_s=settings.policy_timeout_ms / 1000,
     )
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
     policy_engine: Literal["embedded", "opa"] = "embedded"
     opa_url: str | None = None
+    # Bearer token the node sends to OPA (`opa run --authentication=token --authorization=basic`
+    # with a `system.authz` policy that admits only this token).
+    opa_token: SecretStr | None = None
     policy_timeout_ms: int = Field(default=500, ge=1)
     node_id: str = Field(default=DEMO_NODE_ID, pattern=NODE_ID_PATTERN)
     country: str = Field(default="NL", pattern=r"^[A-Z]{2}$")

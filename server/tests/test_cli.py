@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,9 @@ from saferefer_server.testing import (
     OrgCredentials,
     asgi_client,
     fetch_token,
+    free_port,
     running_server_process,
+    server_command,
     started,
 )
 
@@ -94,6 +97,49 @@ def test_org_add_refuses_malformed_id(env: Path, capsys: pytest.CaptureFixture[s
     assert "urn:saferefer:org" in err
 
 
+def test_org_add_refuses_unknown_role_and_lists_the_valid_codes(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["org", "add", "--id", ORG, "--name", "S", "--roles", "shelter,policeman"]
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "--roles: unknown role code(s) policeman" in err
+    assert "spec/codelists/roles.json" in err
+    assert "ngo_service_provider" in err
+    assert "national_rapporteur" in err
+    # Nothing was registered: the same id with valid roles goes through.
+    assert run(capsys, "org", "add", "--id", ORG, "--name", "S", "--roles", "shelter")[0] == 0
+
+
+def test_org_add_refuses_country_not_in_the_code_list(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["org", "add", "--id", "urn:saferefer:org:ZZ:x-ngo", "--name", "S", "--roles", "shelter"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "--id (its <CC> part): ZZ is not a country code of spec/codelists/countries.json" in err
+
+
+def test_org_add_refuses_name_and_node_id_the_directory_cannot_publish(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["org", "add", "--id", ORG, "--name", "N" * 201, "--roles", "shelter"]
+    code, _, err = run(capsys, *argv, "--node-id", "node-1")
+    assert code == 2
+    assert "--name: violates maxLength 200" in err
+    assert "--node-id: does not match the required pattern" in err
+
+
+def test_org_add_help_says_where_the_codes_are(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["org", "add", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "spec/codelists/roles.json: ngo_service_provider, shelter," in help_text
+    assert "spec/codelists/countries.json" in help_text
+
+
 def test_org_suspend_and_activate(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run(capsys, "org", "add", "--id", ORG, "--name", "S", "--roles", "shelter")
     assert run(capsys, "org", "suspend", "--id", ORG)[1].strip().endswith("suspended")
@@ -153,6 +199,31 @@ def test_bad_configuration_is_refused_without_echoing_secrets(
     assert code == 2
     assert "32 bytes" in err
     assert "c2VjcmV0LXNob3J0" not in err
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve", "--port", "0"]])
+def test_unreachable_database_is_one_line_naming_the_host_not_the_password(
+    env: Path, command: list[str]
+) -> None:
+    port = free_port()  # nothing listens there
+    url = f"postgresql+psycopg://saferefer:pw-MARKER-9q@127.0.0.1:{port}/saferefer"
+    server_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SAFEREFER_")},
+        "SAFEREFER_DATA_DIR": str(env / "data"),
+        "SAFEREFER_PAYLOAD_KEYS": TEST_PAYLOAD_KEY,
+        "SAFEREFER_DATABASE_URL": url,
+    }
+    finished = subprocess.run(
+        [*server_command(), *command], env=server_env, capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 1
+    assert finished.stdout == ""
+    (line,) = finished.stderr.splitlines()
+    assert line.startswith(
+        f"saferefer-server: the postgresql database saferefer at 127.0.0.1:{port} cannot be used: "
+        "cannot connect to the database"
+    )
+    assert "pw-MARKER-9q" not in finished.stderr
 
 
 def production_env(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:

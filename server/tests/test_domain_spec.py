@@ -142,3 +142,15 @@ def test_what_the_screen_rejects_is_still_reported_by_jsonschema() -> None:
     errors = schema_errors("consent-withdrawal.schema.json", {"unexpected": True})
     assert errors
     assert all(set(error) == {"pointer", "detail"} for error in errors)
+
+
+def test_each_missing_member_is_one_error_at_its_own_pointer() -> None:
+    document = json.loads(next((EXAMPLES / "valid" / "consent-create").glob("*.json")).read_text())
+    del document["subject_ref"], document["valid_until"]
+    del document["grants"][0]["purposes"]
+    errors = schema_errors("consent-create.schema.json", document)
+    assert [e for e in errors if e["detail"] == "required member is missing"] == [
+        {"pointer": "#/grants/0/purposes", "detail": "required member is missing"},
+        {"pointer": "#/subject_ref", "detail": "required member is missing"},
+        {"pointer": "#/valid_until", "detail": "required member is missing"},
+    ]

@@ -88,3 +88,10 @@ def test_development_payload_key_is_generated_once_and_kept(tmp_path: Path) -> N
 def test_opa_engine_needs_url() -> None:
     with pytest.raises(ValidationError, match="SAFEREFER_OPA_URL"):
         Settings(policy_engine="opa")
+
+
+def test_opa_token_is_a_secret() -> None:
+    settings = Settings(policy_engine="opa", opa_url="http://127.0.0.1:8181", opa_token="t0k3n-x")
+    assert settings.opa_token is not None
+    assert settings.opa_token.get_secret_value() == "t0k3n-x"
+    assert "t0k3n-x" not in repr(settings)

@@ -2,10 +2,16 @@
 
 `rotate()` adds a new key that is published in `/jwks.json` at once but signs only from
 `activates_at` (`PUBLISH_LEAD_S` later, longer than clients cache the JWKS), when the current key
-retires (SR-SEC-003: published before it signs). A retired key stays published until every access
-token it signed has expired (retired_at + token lifetime), and is dropped at the next rotation.
-`rotate(activate_in_s=0)` switches at once, for a compromised key. Every worker re-reads the file
-when it changes, so a rotation reaches all processes of a node without a restart.
+retires (SR-SEC-003: published before it signs). A retired key stays published, and keeps
+verifying the access tokens it signed, until every one of them has expired (retired_at + token
+lifetime); it is dropped from the file at the next rotation.
+
+`revoke_all()` is for a compromise: whoever read the key file holds every key in it, so every key
+is dropped at once (no longer published, no longer accepted, including tokens forged with it
+later) and a new key signs from now on. Tokens issued before are refused; clients fetch new ones.
+
+Every worker checks the file on each use (one `stat`) and re-reads it when it changed, so a
+rotation or a revocation reaches all processes of a node at once, without a restart.
 """
 
 from __future__ import annotations
@@ -116,7 +122,7 @@ class NodeKeyStore:
         self.path = path
         self.token_ttl = timedelta(seconds=token_ttl_s)
         self._lock = threading.Lock()
-        self._mtime_ns: int | None = None
+        self._file_version: tuple[int, int, int] | None = None
         self._keys: list[NodeKey] = []
 
     @classmethod
@@ -138,12 +144,16 @@ class NodeKeyStore:
         return store
 
     def reload(self) -> None:
+        """Re-read the file if it was replaced or changed since the last read."""
         with self._lock:
             stat = self.path.stat()
-            if stat.st_mtime_ns == self._mtime_ns:
+            # The inode too: every write replaces the file, and two writes can fall within one
+            # tick of the file system's clock (same mtime).
+            version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if version == self._file_version:
                 return
             self._keys = _parse(self.path.read_text())
-            self._mtime_ns = stat.st_mtime_ns
+            self._file_version = version
 
     def signing_key(self) -> NodeKey:
         self.reload()
@@ -154,13 +164,16 @@ class NodeKeyStore:
         return max(active, key=lambda k: k.activates_at)
 
     def verification_key(self, kid: str) -> ECKey | None:
-        """The public key for `kid` if it may still verify tokens, else None."""
-        for attempt in range(2):
-            for k in self._keys:
-                if k.kid == kid and self._publishable(k, datetime.now(UTC)):
-                    return k.key
-            if attempt == 0:
-                self.reload()  # a sibling process may have rotated
+        """The public key for `kid` if it may still verify tokens, else None.
+
+        The file is checked first, every time: a key revoked by another process must not go on
+        verifying here from memory.
+        """
+        self.reload()
+        now = datetime.now(UTC)
+        for k in self._keys:
+            if k.kid == kid and self._publishable(k, now):
+                return k.key
         return None
 
     def jwks(self) -> dict[str, Any]:
@@ -197,9 +210,25 @@ class NodeKeyStore:
             new_key = generate_es256_key()
             fresh = NodeKey(new_key.kid or "", new_key, now, activates_at, None)
             _write_atomically(self.path, _serialise([*kept, fresh]))
-            self._mtime_ns = None
+            self._file_version = None
         self.reload()
         return fresh
+
+    def revoke_all(self) -> tuple[NodeKey, list[str]]:
+        """Drop every key of the file and sign with a new one from now on (a compromised key).
+
+        Returns the new key and the kids dropped. Nothing signed with a dropped key verifies
+        any more, in any worker: it is neither published nor accepted.
+        """
+        with self._lock:
+            now = datetime.now(UTC)
+            dropped = [k.kid for k in _parse(self.path.read_text())] if self.path.exists() else []
+            new_key = generate_es256_key()
+            fresh = NodeKey(new_key.kid or "", new_key, now, now, None)
+            _write_atomically(self.path, _serialise([fresh]))
+            self._file_version = None
+        self.reload()
+        return fresh, dropped
 
 
 _stores: dict[Path, NodeKeyStore] = {}

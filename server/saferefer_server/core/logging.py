@@ -48,6 +48,11 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, default=str, separators=(",", ":"))
 
 
+# Libraries that log SQL parameters, request bodies or URLs at DEBUG or INFO. Those values can be
+# personal data, so these loggers stay at WARNING whatever SAFEREFER_LOG_LEVEL says.
+VALUE_LOGGERS = ("aiosqlite", "sqlalchemy", "psycopg", "httpx", "httpcore", "opa_client", "aiohttp")
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Route the node's, uvicorn's and SQLAlchemy's loggers through the JSON formatter."""
     handler = logging.StreamHandler(sys.stderr)
@@ -55,6 +60,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in VALUE_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -1,5 +1,5 @@
-"""The outermost layer of every request: request id, body-size limit, access log, metrics, and
-the last-resort 500.
+"""The outermost layer of every request: request id, body-size limit, access log, metrics, the
+503 when the database is busy or out of reach, and the last-resort 500.
 
 Written as plain ASGI (not `BaseHTTPMiddleware`) because it wraps every request, including the
 latency-critical referral submission.
@@ -13,12 +13,14 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from saferefer_server.core import metrics
 from saferefer_server.core.logging import request_id_var
 from saferefer_server.core.problems import ProblemError, instance_of, problem_response
+from saferefer_server.db.errors import Unavailability, unavailability
 
 log = logging.getLogger("saferefer.access")
 
@@ -30,25 +32,50 @@ FORM_PATHS = frozenset({"/oauth/token"})  # RFC 6749 token requests are form-enc
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
 
 
+RETRY_AFTER_BUSY_S = 1
+RETRY_AFTER_UNREACHABLE_S = 5
+
+
 def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
+    """The path template of the route that serves the request (a log field and metric label).
+
+    Some answers are given before the router has run: the idempotency middleware replays a
+    stored response, or fails to reach the database to look one up. The template is then found
+    the way the router would find it; only a path that no route serves is `<unmatched>`.
+    """
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    router = getattr(scope.get("app"), "router", None)
+    partial: str | None = None
+    for route in iter_route_contexts(getattr(router, "routes", ())):
+        match, _ = route.matches(scope)
+        if match is Match.FULL and isinstance(route.path, str):
+            return route.path
+        if match is Match.PARTIAL and partial is None and isinstance(route.path, str):
+            partial = route.path  # the path is served, not with this method (405)
+    return partial or "<unmatched>"
 
 
-def _database_busy(exc: BaseException) -> bool:
-    """SQLite's write lock was not had within the busy timeout: nothing was written (the
-    transaction rolled back), so the client may simply retry."""
-    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
-
-
-def _busy_problem() -> ProblemError:
+def _unavailable_problem(cause: Unavailability, method: str) -> ProblemError:
+    if cause.busy:
+        # SQLite's write lock was not had in time: the transaction rolled back, nothing written.
+        return ProblemError(
+            503,
+            "service-unavailable",
+            "Service unavailable",
+            "the node's database is busy; nothing was changed, retry after the indicated delay",
+            headers={"Retry-After": str(RETRY_AFTER_BUSY_S)},
+        )
+    # The connection may have gone during a commit, so whether anything was written is unknown:
+    # the same Idempotency-Key makes the retry safe either way.
     return ProblemError(
         503,
         "service-unavailable",
         "Service unavailable",
-        "the node's database is busy; nothing was changed, retry after the indicated delay",
-        headers={"Retry-After": "1"},
+        "the node cannot reach its database; retry after the indicated delay"
+        + (" with the same Idempotency-Key" if method == "POST" else ""),
+        headers={"Retry-After": str(RETRY_AFTER_UNREACHABLE_S)},
     )
 
 
@@ -99,9 +126,16 @@ class RequestContextMiddleware:
             else:
                 await self._call_limited(scope, receive, send_with_id, request_id)
         except Exception as exc:
-            busy = _database_busy(exc)
-            if busy:
-                log.warning("database busy", extra={"path": scope.get("path")})
+            cause = unavailability(exc)
+            if cause is not None:
+                log.warning(
+                    "database busy" if cause.busy else "database unavailable",
+                    extra={
+                        "route": _route_template(scope),
+                        "exception": cause.exception,
+                        "reason": cause.reason,
+                    },
+                )
             else:
                 log.error("unhandled exception", exc_info=exc, extra={"path": scope.get("path")})
             if not response_started:
@@ -109,7 +143,9 @@ class RequestContextMiddleware:
                     scope,
                     receive,
                     send_with_id,
-                    _busy_problem() if busy else _internal_problem(),
+                    _internal_problem()
+                    if cause is None
+                    else _unavailable_problem(cause, scope["method"]),
                     request_id,
                 )
         finally:

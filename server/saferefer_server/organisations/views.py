@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from saferefer._resources import spec_dir
 
 from saferefer_server.core.cursors import decode_cursor, encode_cursor
 from saferefer_server.core.problems import ProblemError, not_found
 from saferefer_server.db.session import read_phase
 from saferefer_server.deps import CurrentOrg, SessionDep
+from saferefer_server.domain_spec import codes
 from saferefer_server.organisations import service
 from saferefer_server.organisations.models import ORG_ID_PATTERN, OrganisationPublic
 
@@ -22,14 +20,8 @@ NAME_PATTERN = r"^[^\x00-\x1F]+$"
 CURSOR_PATTERN = r"^[A-Za-z0-9_.~-]+$"
 
 
-@cache
-def codelist_codes(name: str) -> frozenset[str]:
-    document = json.loads((spec_dir() / "codelists" / f"{name}.json").read_text())
-    return frozenset(str(entry["code"]) for entry in document["entries"])
-
-
 def _require_code(parameter: str, value: str | None, codelist: str) -> None:
-    if value is not None and value not in codelist_codes(codelist):
+    if value is not None and value not in codes(codelist):
         raise ProblemError(
             422,
             "validation-error",

@@ -16,7 +16,7 @@ from ._decision import ENGINE_UNAVAILABLE_CODE, PolicyDecision, canonical_docume
 from ._embedded import EmbeddedEngine
 from ._engine import ENGINE_KINDS, PolicyEngine, build_engine
 from ._opa import OpaEngine
-from ._opa_process import OpaProcess, find_opa_binary
+from ._opa_process import OpaProcess, find_opa_binary, opa_authz_policy
 from ._sources import DECISION_REF, PolicyLoadError, PolicySet, opa_ignore_args
 from ._vectors import DecisionVector, load_vectors
 
@@ -36,5 +36,6 @@ __all__ = [
     "canonical_document",
     "find_opa_binary",
     "load_vectors",
+    "opa_authz_policy",
     "opa_ignore_args",
 ]

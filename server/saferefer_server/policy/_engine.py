@@ -44,6 +44,7 @@ def build_engine(
     kind: str,
     policy_dir: Path,
     opa_url: str | None = None,
+    opa_token: str | None = None,
     timeout_s: float = 0.5,
     schema_dir: Path | None = None,
     max_workers: int | None = None,
@@ -52,7 +53,8 @@ def build_engine(
     """Load the policy set under `policy_dir` and return the engine `kind` deciding with it.
 
     `embedded` compiles the policies here and raises `PolicyLoadError` if rego-cpp cannot; `opa`
-    pushes them to the server at `opa_url` on first use (see `OpaEngine`). `schema_dir` holds
+    pushes them to the server at `opa_url` on first use (see `OpaEngine`), sending `opa_token`
+    as a bearer token with every request if given. `schema_dir` holds
     policy-decision.schema.json (default: the standard's `spec/schemas`). For the embedded
     engine, `max_workers` bounds its evaluation threads (default: one per core, at most four)
     and `queue_timeout_s` how long a decision may wait for a free one (default: four times
@@ -77,4 +79,4 @@ def build_engine(
             queue_timeout_s=queue_timeout_s,
         )
     assert opa_url is not None
-    return OpaEngine(policy_set, reader, opa_url=opa_url, timeout_s=timeout_s)
+    return OpaEngine(policy_set, reader, opa_url=opa_url, timeout_s=timeout_s, token=opa_token)

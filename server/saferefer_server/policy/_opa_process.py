@@ -3,10 +3,13 @@
 Used by the tests, the benchmark and `saferefer-server` when a node should start its own OPA next
 to it. The server starts empty; `OpaEngine` pushes the policies. OPA logs only errors (its info
 level logs every request line), never decisions, and does not phone home for version checks.
+With a `token`, OPA answers only requests that carry it (`--authentication=token
+--authorization=basic` and the `system.authz` policy of `opa_authz_policy`), except `/health`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -34,6 +37,27 @@ def find_opa_binary() -> Path:
     return Path(found)
 
 
+def opa_authz_policy(token: str) -> str:
+    """A `system.authz` policy for `opa run --authentication=token --authorization=basic` that
+    admits requests bearing `token` (it holds only the token's SHA-256) and `GET /health`."""
+    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return f"""package system.authz
+
+import rego.v1
+
+default allow := false
+
+# The SafeRefer node: its SAFEREFER_OPA_TOKEN, compared by SHA-256.
+allow if crypto.sha256(input.identity) == "{digest}"
+
+# Liveness probes.
+allow if {{
+	input.method == "GET"
+	input.path == ["health"]
+}}
+"""
+
+
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -49,14 +73,21 @@ class OpaProcess:
     """
 
     def __init__(
-        self, *, binary: Path | None = None, port: int | None = None, startup_timeout_s: float = 15
+        self,
+        *,
+        binary: Path | None = None,
+        port: int | None = None,
+        startup_timeout_s: float = 15,
+        token: str | None = None,
     ) -> None:
         self.binary = binary or find_opa_binary()
         self.port = port or free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.token = token
         self._startup_timeout_s = startup_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._authz: tempfile.TemporaryDirectory[str] | None = None
 
     def start(self) -> OpaProcess:
         if self.running:
@@ -72,6 +103,11 @@ class OpaProcess:
             "--skip-version-check",
             "--shutdown-grace-period=1",
         ]
+        if self.token is not None:
+            self._authz = tempfile.TemporaryDirectory(prefix="opa-authz-")
+            policy = Path(self._authz.name) / "authz.rego"
+            policy.write_text(opa_authz_policy(self.token), encoding="utf-8")
+            command += ["--authentication=token", "--authorization=basic", str(policy)]
         self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
         )
@@ -118,6 +154,9 @@ class OpaProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._authz is not None:
+            self._authz.cleanup()
+            self._authz = None
 
     def log_tail(self, limit: int = 2000) -> str:
         if self._log is None:

@@ -14,6 +14,7 @@ from saferefer_server.core.idempotency import LEASE_S
 from saferefer_server.core.models import IdempotencyRecord
 from saferefer_server.deps import CurrentOrg, SessionDep
 from saferefer_server.organisations import service as organisations
+from saferefer_server.organisations.credentials import new_client_key
 from saferefer_server.organisations.models import Organisation
 from saferefer_server.testing import TestNode
 from sqlalchemy import func, select, update
@@ -21,6 +22,7 @@ from sqlalchemy import func, select, update
 NGO = "urn:saferefer:org:NL:demo-ngo"
 SHELTER = "urn:saferefer:org:NL:demo-shelter"
 MARKER = "marker-Xq7-payload-value"
+THING_JWKS = new_client_key()[1]  # a thing is a directory entry: a valid one
 
 router = APIRouter()
 failures: dict[str, int] = {}
@@ -40,7 +42,7 @@ async def create_thing(request: Request, db_session: SessionDep, org: CurrentOrg
         country="NL",
         roles=["shelter"],
         node_id=org.node_id,
-        jwks={"keys": []},
+        jwks=THING_JWKS,
     )
     await asyncio.sleep(body.get("delay", 0))
     await db_session.commit()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from saferefer_server.core.logging import JSONFormatter, request_id_var
+from saferefer_server.core.logging import JSONFormatter, configure_logging, request_id_var
 from saferefer_server.testing import (
     TEST_PAYLOAD_KEY,
     OrgCredentials,
@@ -102,3 +102,23 @@ def test_exception_logs_type_and_place_but_not_message() -> None:
     assert entry["request_id"] == "req-1234567"
     assert entry["referral_id"] == "r-1"
     assert Path(entry["exception_at"][-1].split(":")[0]).name == "test_logging.py"
+
+
+@pytest.mark.parametrize("library", ["aiosqlite", "sqlalchemy.engine.Engine", "httpx"])
+def test_debug_level_never_lets_libraries_log_statement_values(
+    library: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """aiosqlite logs every statement with its parameters at DEBUG; at SAFEREFER_LOG_LEVEL=debug
+    those parameters (names, dates of birth) must still not reach the log."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("DEBUG")
+        logging.getLogger(library).debug("executing %s with %s", "SELECT ?", (MARKER,))
+        logging.getLogger("saferefer_server.test").debug("own debug line")
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    lines = capsys.readouterr().err.splitlines()
+    assert not [line for line in lines if MARKER in line]
+    assert any("own debug line" in line for line in lines)

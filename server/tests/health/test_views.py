@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from saferefer_server.core import metrics
 from saferefer_server.main import create_app
-from saferefer_server.policy import PolicyDecision
+from saferefer_server.policy import OpaProcess, PolicyDecision
 from saferefer_server.testing import (
     PostgresCluster,
     TestNode,
@@ -117,3 +120,27 @@ async def test_registered_gauge_is_scraped_with_labels(node: TestNode) -> None:
     text = (await node.client.get("/metrics")).text
     assert 'saferefer_test_depth{status="pending"} 3.0' in text
     assert 'saferefer_test_depth{status="dead"} 1.0' in text
+
+
+async def _ready_within(client: httpx.AsyncClient, seconds: float) -> bool:
+    """Whether /readyz turns ok within `seconds` (the first probe starts the policy upload)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (await client.get("/readyz")).status_code == 200:
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def test_readyz_with_opa_that_requires_the_configured_token(tmp_path: Path) -> None:
+    token = "opa-token-of-this-node"
+    with OpaProcess(token=token) as opa:
+        ready = {}
+        for name, configured in (("with_token", token), ("without_token", None)):
+            settings = node_settings(
+                tmp_path / name, policy_engine="opa", opa_url=opa.url, opa_token=configured
+            )
+            app = create_app(migrated(settings))
+            async with started(app), asgi_client(app) as client:
+                ready[name] = await _ready_within(client, 30 if configured else 3)
+    assert ready == {"with_token": True, "without_token": False}

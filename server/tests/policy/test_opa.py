@@ -264,3 +264,143 @@ def test_opa_process_stops_when_context_exits() -> None:
     assert pid is not None
     assert opa.running is False
     assert opa.healthy() is False
+
+
+# --- integrity: OPA holds exactly the node's policy set ---------------------------------------
+
+# What someone who can write to OPA would put there: a decision that allows everything.
+ALLOW_EVERYTHING = """\
+package saferefer.sharing
+
+import rego.v1
+
+# MARKER-evil-module
+decision := {"allow": true, "violations": [], "permitted_categories": input.data_categories,
+	"obligations": []}
+"""
+DENIED = {"purpose": "criminal_investigation", "data_categories": ["identity"], "context": {}}
+
+
+def _integrity_records(caplog: pytest.LogCaptureFixture) -> list[Any]:
+    return [r for r in caplog.records if r.getMessage().startswith("OPA holds policies or data")]
+
+
+async def _opa_client(opa: OpaProcess) -> AsyncOpaClient:
+    return AsyncOpaClient(host="127.0.0.1", port=opa.port, token=opa.token)
+
+
+async def test_check_health_fails_closed_and_pushes_again_when_a_module_is_replaced(
+    toy_policy_dir: Path, opa_server: OpaProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = _opa_engine(toy_policy_dir, opa_server)
+    try:
+        assert (await engine.decide(DENIED)).allow is False
+        async with await _opa_client(opa_server) as client:
+            await client.update_policy_from_string(
+                ALLOW_EVERYTHING, "saferefer/sharing/a_decision.rego", rego_compat=False
+            )
+
+        healthy_after_tampering = await engine.check_health()
+        restored = await engine.decide(DENIED)  # waits for the new push, never uses the fake
+        healthy_after_push = await engine.check_health()
+    finally:
+        await engine.aclose()
+
+    assert healthy_after_tampering is False
+    assert (restored.allow, restored.engine_failure) == (False, False)
+    assert healthy_after_push is True
+    (record,) = _integrity_records(caplog)
+    assert record.opa_modules_changed == ["saferefer/sharing/a_decision.rego"]
+    assert "MARKER-evil-module" not in caplog.text
+
+
+async def test_check_health_detects_an_added_module_and_changed_data(
+    toy_policy_dir: Path, opa_server: OpaProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = _opa_engine(toy_policy_dir, opa_server)
+    try:
+        assert await engine.check_health() is True
+        async with await _opa_client(opa_server) as client:
+            await client.update_policy_from_string(
+                "package saferefer.extra\n\nx := 1\n", "extra.rego", rego_compat=False
+            )
+            # Nothing is "never shared" any more.
+            await client.patch_data(
+                "saferefer/sharing", [{"op": "replace", "path": "/never", "value": []}]
+            )
+
+        healthy = await engine.check_health()
+        never_shared = await engine.decide({**ALLOWED, "data_categories": ["criminal_record"]})
+        async with await _opa_client(opa_server) as client:
+            held = sorted(await client.get_policies_list())
+    finally:
+        await engine.aclose()
+
+    assert healthy is False
+    (record,) = _integrity_records(caplog)
+    assert record.opa_modules_added == ["extra.rego"]
+    assert record.opa_data_changed == ["data.saferefer.sharing.never"]
+    assert [v["code"] for v in never_shared.violations] == ["category_never_shared"]
+    assert held == ["saferefer/sharing/a_decision.rego", "saferefer/sharing/lib.rego"]
+
+
+async def test_decision_path_checks_at_most_once_per_interval_and_restores_the_policies(
+    toy_policy_dir: Path,
+    opa_server: OpaProcess,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(opa_module, "VERIFY_INTERVAL_S", 0.5)
+    engine = _opa_engine(toy_policy_dir, opa_server)
+    checks = 0
+    differences = engine._differences
+
+    async def counted() -> Any:
+        nonlocal checks
+        checks += 1
+        return await differences()
+
+    monkeypatch.setattr(engine, "_differences", counted)
+    try:
+        assert (await engine.decide(DENIED)).allow is False  # loaded and checked once
+        for _ in range(20):
+            await engine.decide(DENIED)
+        checks_within_interval = checks
+        async with await _opa_client(opa_server) as client:
+            await client.update_policy_from_string(
+                ALLOW_EVERYTHING, "saferefer/sharing/a_decision.rego", rego_compat=False
+            )
+        await asyncio.sleep(0.6)
+        await engine.decide(DENIED)  # due: starts the check in the background
+        assert engine._verifying is not None
+        await engine._verifying
+        after = await engine.decide(DENIED)
+    finally:
+        await engine.aclose()
+
+    assert checks_within_interval == 1
+    assert (after.allow, after.engine_failure) == (False, False)
+    assert len(_integrity_records(caplog)) == 1
+
+
+async def test_engine_sends_its_token_to_an_opa_that_requires_one(toy_policy_dir: Path) -> None:
+    token = "opa-token-for-the-test"
+    with OpaProcess(token=token) as opa:
+        async with AsyncOpaClient(host="127.0.0.1", port=opa.port) as anonymous:
+            with pytest.raises(Exception, match="unauthorized"):
+                await anonymous.update_policy_from_string(
+                    ALLOW_EVERYTHING, "saferefer/sharing/a_decision.rego", rego_compat=False
+                )
+        with_token = _opa_engine(toy_policy_dir, opa, opa_token=token)
+        without_token = _opa_engine(toy_policy_dir, opa)
+        try:
+            allowed = await with_token.decide(ALLOWED)
+            healthy = await with_token.check_health()  # OPA's system.authz module is not ours
+            refused = await without_token.decide(ALLOWED)
+            healthy_without_token = await without_token.check_health()
+        finally:
+            await with_token.aclose()
+            await without_token.aclose()
+
+    assert (allowed.allow, allowed.engine_failure, healthy) == (True, False, True)
+    assert (refused.engine_failure, healthy_without_token) == (True, False)

@@ -22,6 +22,7 @@ from saferefer_server.referrals.testing import DomainFlows
 from saferefer_server.testing import (
     TestNode,
     asgi_client,
+    assert_matches_schema,
     free_port,
     node_settings,
     seed_demo,
@@ -178,18 +179,31 @@ async def test_create_invalid_request_is_422_with_pointer(
     body = referral_body(
         recipient=SHELTER, consent_ids=[consent["id"]], signing_key=flows.signing_key(NGO)
     )
-    for key, value in override.items():
-        if value is None:
-            body.pop(key)
-        else:
-            body[key] = value
+    response = await flows.post(NGO, "/v1/referrals", body | override)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == pointer
+
+
+async def test_create_missing_members_is_one_error_per_member(flows: DomainFlows) -> None:
+    consent = await flows.consent_for(NGO, SHELTER)
+    from saferefer_server.referrals.testing import referral_body
+
+    body = referral_body(
+        recipient=SHELTER, consent_ids=[consent["id"]], signing_key=flows.signing_key(NGO)
+    )
+    missing = ["urgency", "consent_ids", "subject_ref", "safety_notes"]
+    for member in missing:
+        del body[member]
+    del body["subject"]["age_status"]
     response = await flows.post(NGO, "/v1/referrals", body)
     assert response.status_code == 422, response.text
-    error = response.json()["errors"][0]
-    # A missing member is reported at its parent with the member named in the detail.
-    assert pointer in (error["pointer"], f"{error['pointer']}/{pointer.rsplit('/', 1)[-1]}")
-    if error["pointer"] != pointer:
-        assert pointer.rsplit("/", 1)[-1] in error["detail"]
+    problem = response.json()
+    assert_matches_schema(problem, "problem.schema.json")
+    assert sorted(e["pointer"] for e in problem["errors"]) == sorted(
+        [f"#/{member}" for member in missing] + ["#/subject/age_status"]
+    )
+    assert {e["detail"] for e in problem["errors"]} == {"required member is missing"}
+    assert problem["detail"].startswith("The referral does not match referral-create.schema.json")
 
 
 async def test_create_citing_another_orgs_consent_is_422_without_revealing_it(
