@@ -16,7 +16,8 @@ Exactly-once also holds across a crash: the request's own database session marks
 A claim whose worker died *before* committing is taken over after `LEASE_S`; one that died
 *after* committing is never executed again (409, the client reads the resource instead).
 A response that failed (5xx, or 401/429) before anything was committed releases the claim, so
-the retry executes. Stored bodies are encrypted with the node's payload key (they can echo a
+the retry executes; the audit entry of a failed policy decision, committed before its 503, does
+not count (`recording_only`). Stored bodies are encrypted with the node's payload key (they can echo a
 referral) and records expire after `RETENTION`.
 """
 
@@ -28,6 +29,8 @@ import logging
 import os
 import random
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,6 +74,21 @@ class Claim:
 
 
 _current_claim: ContextVar[Claim | None] = ContextVar("saferefer_idempotency_claim", default=None)
+_recording_only: ContextVar[bool] = ContextVar(
+    "saferefer_idempotency_recording_only", default=False
+)
+
+
+@contextmanager
+def recording_only() -> Iterator[None]:
+    """Commits inside leave the current claim unmarked: they only record why the request is being
+    refused with a 5xx (the audit entry of a failed policy decision), so the claim is released
+    and a retry under the same `Idempotency-Key` runs again instead of replaying the refusal."""
+    token = _recording_only.set(True)
+    try:
+        yield
+    finally:
+        _recording_only.reset(token)
 
 
 def mark_effects(db_session: AsyncSession) -> None:
@@ -83,8 +101,8 @@ def mark_effects(db_session: AsyncSession) -> None:
         return
 
     def before_commit(session: Session) -> None:
-        if in_read_phase():
-            return  # a read phase changed nothing: the claim's effects are still to come
+        if in_read_phase() or _recording_only.get():
+            return  # nothing the request is for was committed: its effects are still to come
         session.execute(
             update(IdempotencyRecord)
             .where(IdempotencyRecord.org_id == claim.org_id, IdempotencyRecord.key == claim.key)

@@ -42,7 +42,7 @@ async def create_policy_decision(
         object_type="policy_decision",
         object_id=None,
     )
-    await db_session.commit()
+    await referrals.commit_decision(db_session, decision)
     if decision.engine_failure:
         raise referrals.problem_for(decision, decision_id)
     # The body is exactly the policy-decision document; the audit entry id travels in a header.

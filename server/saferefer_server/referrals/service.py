@@ -26,7 +26,7 @@ from saferefer_server.auth.keys import NodeKeyStore
 from saferefer_server.auth.principal import Principal
 from saferefer_server.consents import service as consents
 from saferefer_server.consents.models import STATUS_WITHDRAWN, Consent, WithdrawalNotice
-from saferefer_server.core import metrics
+from saferefer_server.core import idempotency, metrics
 from saferefer_server.core.problems import ProblemError, not_found
 from saferefer_server.db.base import utcnow
 from saferefer_server.db.session import read_phase
@@ -112,6 +112,16 @@ def problem_for(decision: PolicyDecision, decision_id: str) -> ProblemError:
         violations=violations,
         decision_id=decision_id,
     )
+
+
+async def commit_decision(db_session: AsyncSession, decision: PolicyDecision) -> None:
+    """Commit the audit of a decision. That of a failed decision is all its 503 commits, and it
+    is no effect of the request: a retry under the same Idempotency-Key is decided again."""
+    if decision.engine_failure:
+        with idempotency.recording_only():
+            await db_session.commit()
+    else:
+        await db_session.commit()
 
 
 async def decide_and_audit(
@@ -443,7 +453,7 @@ async def create(
         )
     if not decision.allow:
         await audit.append_all(db_session=db_session, node_id=node.node_id, entries=[decided])
-        await db_session.commit()
+        await commit_decision(db_session, decision)
         raise problem_for(decision, decision_id)
 
     attributes = {key: body[key] for key in CLEAR_MEMBERS if key in body}
@@ -731,7 +741,7 @@ async def read(
         object_id=referral.id,
     )
     if decision.engine_failure:
-        await db_session.commit()
+        await commit_decision(db_session, decision)
         raise problem_for(decision, _decision_id)
     if not decision.allow:
         await db_session.commit()

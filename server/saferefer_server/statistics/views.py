@@ -99,7 +99,7 @@ async def get_statistics(
         object_id=None,
     )
     if not decision.allow:
-        await db_session.commit()
+        await referrals.commit_decision(db_session, decision)
         raise referrals.problem_for(decision, decision_id)
     cells = await service.count(
         db_session=db_session, group_by=dimensions, period_from=start, period_to=end
