@@ -102,6 +102,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from saferefer_server.db.migrate import upgrade
 
     settings = _settings()
+    if settings.production and settings.sqlite and args.workers > 1:
+        # Each worker would queue its own writers; only PostgreSQL serves several processes well.
+        raise CommandError(
+            f"production mode serves SQLite with one worker only (--workers {args.workers}): "
+            "set SAFEREFER_DATABASE_URL to a postgresql+psycopg:// URL for several workers"
+        )
     try:
         node_key_store(settings)  # create (development) or check (production) before any worker
     except NodeKeyError as exc:

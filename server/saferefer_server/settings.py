@@ -141,6 +141,11 @@ class Settings(BaseSettings):
             problems.append("SAFEREFER_DATABASE_URL is required")
         if "base_url" not in explicit or self.base_url == DEMO_BASE_URL:
             problems.append("SAFEREFER_BASE_URL must be this node's public URL")
+        elif not self.base_url.startswith("https://"):
+            # Tokens name it as their audience and clients send credentials to it.
+            problems.append(
+                "SAFEREFER_BASE_URL must be an https:// URL (put TLS in front of the node)"
+            )
         if problems:
             raise SettingsError(
                 "production mode refuses this configuration: " + "; ".join(problems)

@@ -267,6 +267,16 @@ def test_production_serve_refuses_missing_node_key_file(
     assert not Path(values["SAFEREFER_NODE_KEY_FILE"]).exists()
 
 
+def test_production_serve_refuses_several_workers_on_sqlite(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    production_env(env, monkeypatch)
+    monkeypatch.setenv("SAFEREFER_PAYLOAD_KEYS", TEST_PAYLOAD_KEY)
+    code, _, err = run(capsys, "serve", "--port", "1", "--workers", "2")
+    assert code == 2
+    assert "postgresql+psycopg://" in err
+
+
 def test_served_node_answers(env: Path) -> None:
     server_env = {
         "SAFEREFER_DATA_DIR": str(env / "data"),

@@ -95,3 +95,8 @@ def test_opa_token_is_a_secret() -> None:
     assert settings.opa_token is not None
     assert settings.opa_token.get_secret_value() == "t0k3n-x"
     assert "t0k3n-x" not in repr(settings)
+
+
+def test_production_refuses_a_plain_http_base_url() -> None:
+    with pytest.raises(ValidationError, match="must be an https:// URL"):
+        Settings(**{**PRODUCTION, "base_url": "http://node.example.nl"})  # type: ignore[arg-type]
