@@ -23,6 +23,7 @@ __all__ = ["MAX_REPORTED_ERRORS", "schema_errors", "validate_document"]
 
 SCHEMA_BASE = "https://saferefer.org/spec/v0.1/schemas/"
 MAX_REPORTED_ERRORS = 20
+MISSING_MEMBER = "required member is missing"
 
 
 @cache
@@ -47,13 +48,6 @@ def _validator(schema_file: str, pointer: str) -> Draft202012Validator:
 def _describe(error: SchemaError) -> str:
     keyword = str(error.validator)
     expected = error.validator_value
-    if keyword == "required":
-        missing = [
-            name
-            for name in (expected if isinstance(expected, list) else [])
-            if isinstance(error.instance, dict) and name not in error.instance
-        ]
-        return "missing required member(s): " + ", ".join(missing)
     if keyword == "additionalProperties":
         return "contains a member the schema does not allow"
     if keyword in {"enum", "const"}:
@@ -69,22 +63,37 @@ def _describe(error: SchemaError) -> str:
     return f"fails the '{keyword}' rule of the schema"
 
 
-def _pointer(error: SchemaError) -> str:
-    return "#" + "".join(
-        "/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path
-    )
+def _pointer(path: list[str]) -> str:
+    return "#" + "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def _missing_members(error: SchemaError) -> list[str]:
+    """The members a ``required`` error is about that the object lacks (jsonschema raises one
+    such error per missing member, each carrying the whole list)."""
+    expected = error.validator_value
+    if not isinstance(error.instance, dict) or not isinstance(expected, list):
+        return []
+    return [str(name) for name in expected if name not in error.instance]
 
 
 def schema_errors(schema_file: str, document: Any, pointer: str = "") -> list[FieldError]:
     """Every error of ``document`` against ``spec/schemas/<schema_file>`` (or its sub-schema at
     ``pointer``, such as ``/$defs/request``), in the node's order."""
-    errors = sorted(
-        _validator(schema_file, pointer).iter_errors(document),
-        key=lambda e: [str(p) for p in e.absolute_path],
-    )
-    return [
-        FieldError(path=_pointer(e), message=_describe(e)) for e in errors[:MAX_REPORTED_ERRORS]
-    ]
+    located: list[tuple[list[str], FieldError]] = []
+    missing: set[str] = set()
+    for error in _validator(schema_file, pointer).iter_errors(document):
+        path = [str(part) for part in error.absolute_path]
+        if error.validator != "required":
+            located.append((path, FieldError(path=_pointer(path), message=_describe(error))))
+            continue
+        # A missing member is reported once, at its own pointer, as the node reports it.
+        for member in _missing_members(error):
+            member_path = [*path, member]
+            if _pointer(member_path) not in missing:
+                missing.add(_pointer(member_path))
+                located.append((member_path, FieldError(_pointer(member_path), MISSING_MEMBER)))
+    located.sort(key=lambda item: item[0])
+    return [error for _, error in located[:MAX_REPORTED_ERRORS]]
 
 
 def validate_document(schema_file: str, document: Any, *, what: str, pointer: str = "") -> None:

@@ -134,4 +134,4 @@ def test_cli_errors_and_usage(tmp_path: Path) -> None:
     assert code == EXIT_OK
     code, _, err = saferefer("check", str(bad))
     assert code == EXIT_ERROR
-    assert "#: missing required member(s)" in err
+    assert ": required member is missing" in err

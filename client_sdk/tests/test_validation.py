@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from saferefer._resources import spec_dir
-from saferefer._validation import schema_errors
+from saferefer._validation import MISSING_MEMBER, schema_errors
 
 EXAMPLES = spec_dir() / "examples"
 
@@ -32,8 +32,13 @@ def test_invalid_example_fails_at_the_expected_pointer(example: Path) -> None:
     assert errors, "the example should not validate"
     expected = example.with_name(example.stem + ".expected.json")
     if expected.exists():
-        path = json.loads(expected.read_text(encoding="utf-8"))["path"]
-        assert "#" + path in [e.path for e in errors]
+        where = "#" + json.loads(expected.read_text(encoding="utf-8"))["path"]
+        # The spec's sidecar names the object a required member is missing from; the SDK, like
+        # the node, reports the missing member at its own pointer below that object.
+        assert any(
+            e.path == where or (e.message == MISSING_MEMBER and e.path.rpartition("/")[0] == where)
+            for e in errors
+        ), errors
 
 
 @pytest.mark.parametrize("example", VALID, ids=lambda p: f"{p.parent.name}/{p.stem}")

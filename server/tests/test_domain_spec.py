@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from saferefer._validation import schema_errors as sdk_schema_errors
 from saferefer_server.domain_spec import (
     passes_screening,
     schema_errors,
@@ -92,6 +93,16 @@ def test_the_screen_agrees_on_every_example(example: Path) -> None:
     python_valid = _python_valid(schema_file, pointer, document)
     assert passes_screening(schema_file, document, pointer) == python_valid
     assert (schema_errors(schema_file, document, pointer) == []) == python_valid
+
+
+@pytest.mark.parametrize("example", _examples("invalid"), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_the_sdk_reports_the_same_errors_as_the_node(example: Path) -> None:
+    """The SDK validates before sending and promises the node's own pointers and messages."""
+    schema_file, pointer = _target(example.parent)
+    document = json.loads(example.read_text())
+    sdk = [(e.path, e.message) for e in sdk_schema_errors(schema_file, document, pointer)]
+    node = [(e["pointer"], e["detail"]) for e in schema_errors(schema_file, document, pointer)]
+    assert sdk == node
 
 
 def _pointers(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
