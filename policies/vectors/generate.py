@@ -209,6 +209,14 @@ def denied(
     return Vector(scenario, name, rule, story, inp, False, frozenset(codes))
 
 
+# A grant to the police, which bundled into a support consent record breaks R2.
+POLICE_GRANT = {
+    "recipient": {"role": "police", "country": "NL"},
+    "purposes": ["criminal_investigation"],
+    "data_categories": ["identity"],
+}
+
+
 # Allowed support flows, reused by the support and consent scenarios.
 SUPPORT_FLOWS: list[tuple[str, str, dict[str, Any]]] = [
     (
@@ -397,13 +405,8 @@ def support() -> Iterator[Vector]:
         first_grant(base, purposes=["shelter", "criminal_investigation"]),
         "bundled_consent",
     )
-    police_grant = {
-        "recipient": {"role": "police", "country": "NL"},
-        "purposes": ["criminal_investigation"],
-        "data_categories": ["identity"],
-    }
     bundled = copy.deepcopy(base)
-    bundled["consents"][0]["grants"].append(police_grant)
+    bundled["consents"][0]["grants"].append(POLICE_GRANT)
     yield denied(
         s,
         "support_consent_record_with_police_grant",
@@ -413,7 +416,7 @@ def support() -> Iterator[Vector]:
         "bundled_consent",
     )
     separate = copy.deepcopy(base)
-    separate["consents"].append(consent([police_grant]))
+    separate["consents"].append(consent([POLICE_GRANT]))
     yield allowed(
         s,
         "separate_police_consent_record",
@@ -1307,15 +1310,17 @@ def statistics() -> Iterator[Vector]:
     )
 
 
+def notice(recipient: dict[str, Any], categories: list[str]) -> dict[str, Any]:
+    """An NGO's risk-to-life notice (R16): no consent, the risk to life established."""
+    inp = referral(NGO, recipient, "risk_assessment", categories)
+    inp.update(action="risk_notice.send", consents=[])
+    inp["context"] = {"now": NOW, "risk_to_life": True}
+    return inp
+
+
 def risk_notice() -> Iterator[Vector]:
     s = "risk_notice"
     basis = "Trafficker seen outside the shelter tonight; duty manager assessed risk to life."
-
-    def notice(recipient: dict[str, Any], categories: list[str]) -> dict[str, Any]:
-        inp = referral(NGO, recipient, "risk_assessment", categories)
-        inp.update(action="risk_notice.send", consents=[])
-        inp["context"] = {"now": NOW, "risk_to_life": True}
-        return inp
 
     for recipient in (POLICE, CHILDPROT, SHELTER, SOCIAL):
         role = recipient["roles"][0]
@@ -2457,12 +2462,7 @@ def boundaries() -> Iterator[Vector]:
     )
 
     shelter_record = copy.deepcopy(SUPPORT_FLOWS[0][2]["consents"][0])
-    police_grant = {
-        "recipient": {"role": "police", "country": "NL"},
-        "purposes": ["criminal_investigation"],
-        "data_categories": ["identity"],
-    }
-    shelter_record["grants"].append(police_grant)
+    shelter_record["grants"].append(POLICE_GRANT)
     to_police = referral(NGO, POLICE, "criminal_investigation", ["identity"])
     to_police["consents"] = [shelter_record]
     yield denied(
@@ -2474,7 +2474,7 @@ def boundaries() -> Iterator[Vector]:
         "bundled_consent",
     )
     org_named = copy.deepcopy(SUPPORT_FLOWS[0][2]["consents"][0])
-    org_named["grants"].append({**police_grant, "recipient": {"org": POLICE["org"]}})
+    org_named["grants"].append({**POLICE_GRANT, "recipient": {"org": POLICE["org"]}})
     by_org = referral(NGO, POLICE, "criminal_investigation", ["identity"])
     by_org["consents"] = [org_named]
     yield denied(
@@ -2501,16 +2501,16 @@ def boundaries() -> Iterator[Vector]:
         "consent_missing",
     )
 
-    notice = referral(NGO, CHILDPROT, "risk_assessment", ["location", "safety_risks"])
-    notice.update(action="risk_notice.send", consents=[])
-    notice["context"] = {"now": NOW, "risk_to_life": True}
-    notice["subject"] = {"age_status": "child"}
+    child_notice = notice(CHILDPROT, ["location", "safety_risks"])
+    child_notice["subject"] = {"age_status": "child"}
     yield allowed(
         "risk_notice",
         "child_risk_notice_before_guardian",
         "R16",
         "A girl without a guardian yet is in danger tonight; child protection is told at once.",
-        justify(notice, "R16", "Trafficker traced her to the shelter; risk to life assessed."),
+        justify(
+            child_notice, "R16", "Trafficker traced her to the shelter; risk to life assessed."
+        ),
         "risk_notice_without_basis",
     )
 

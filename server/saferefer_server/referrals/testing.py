@@ -196,6 +196,23 @@ class DomainFlows:
 
 
 @contextlib.asynccontextmanager
+async def node_with_engine(
+    data_dir: Path, database_url: str, engine: Any
+) -> AsyncIterator[DomainFlows]:
+    """A demo node that decides with `engine` (a `PolicyEngine`), and closes it at the end."""
+    from saferefer_server.main import create_app
+    from saferefer_server.testing import TestNode, asgi_client, node_settings, seed_demo, started
+
+    app = create_app(node_settings(data_dir, database_url), policy_engine=engine)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(engine.aclose)
+        await stack.enter_async_context(started(app))
+        credentials = await seed_demo(app)
+        client = await stack.enter_async_context(asgi_client(app))
+        yield DomainFlows(TestNode(app=app, client=client, credentials=credentials))
+
+
+@contextlib.asynccontextmanager
 async def patient_node(data_dir: Path, database_url: str) -> AsyncIterator[DomainFlows]:
     """A demo node whose embedded engine waits up to 10 s per decision.
 
@@ -204,15 +221,8 @@ async def patient_node(data_dir: Path, database_url: str) -> AsyncIterator[Domai
     are about.
     """
     from saferefer_server._resources import policy_dir
-    from saferefer_server.main import create_app
     from saferefer_server.policy import build_engine
-    from saferefer_server.testing import TestNode, asgi_client, node_settings, seed_demo, started
 
     engine = build_engine(kind="embedded", policy_dir=policy_dir(), timeout_s=10.0)
-    app = create_app(node_settings(data_dir, database_url), policy_engine=engine)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(engine.aclose)
-        await stack.enter_async_context(started(app))
-        credentials = await seed_demo(app)
-        client = await stack.enter_async_context(asgi_client(app))
-        yield DomainFlows(TestNode(app=app, client=client, credentials=credentials))
+    async with node_with_engine(data_dir, database_url, engine) as flows:
+        yield flows

@@ -285,7 +285,7 @@ def _integrity_records(caplog: pytest.LogCaptureFixture) -> list[Any]:
     return [r for r in caplog.records if r.getMessage().startswith("OPA holds policies or data")]
 
 
-async def _opa_client(opa: OpaProcess) -> AsyncOpaClient:
+def _opa_client(opa: OpaProcess) -> AsyncOpaClient:
     return AsyncOpaClient(host="127.0.0.1", port=opa.port, token=opa.token)
 
 
@@ -295,7 +295,7 @@ async def test_check_health_fails_closed_and_pushes_again_when_a_module_is_repla
     engine = _opa_engine(toy_policy_dir, opa_server)
     try:
         assert (await engine.decide(DENIED)).allow is False
-        async with await _opa_client(opa_server) as client:
+        async with _opa_client(opa_server) as client:
             await client.update_policy_from_string(
                 ALLOW_EVERYTHING, "saferefer/sharing/a_decision.rego", rego_compat=False
             )
@@ -320,7 +320,7 @@ async def test_check_health_detects_an_added_module_and_changed_data(
     engine = _opa_engine(toy_policy_dir, opa_server)
     try:
         assert await engine.check_health() is True
-        async with await _opa_client(opa_server) as client:
+        async with _opa_client(opa_server) as client:
             await client.update_policy_from_string(
                 "package saferefer.extra\n\nx := 1\n", "extra.rego", rego_compat=False
             )
@@ -331,7 +331,7 @@ async def test_check_health_detects_an_added_module_and_changed_data(
 
         healthy = await engine.check_health()
         never_shared = await engine.decide({**ALLOWED, "data_categories": ["criminal_record"]})
-        async with await _opa_client(opa_server) as client:
+        async with _opa_client(opa_server) as client:
             held = sorted(await client.get_policies_list())
     finally:
         await engine.aclose()
@@ -366,7 +366,7 @@ async def test_decision_path_checks_at_most_once_per_interval_and_restores_the_p
         for _ in range(20):
             await engine.decide(DENIED)
         checks_within_interval = checks
-        async with await _opa_client(opa_server) as client:
+        async with _opa_client(opa_server) as client:
             await client.update_policy_from_string(
                 ALLOW_EVERYTHING, "saferefer/sharing/a_decision.rego", rego_compat=False
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -14,19 +13,14 @@ import pytest
 from saferefer_server._resources import policy_dir
 from saferefer_server.audit.models import AuditEntry
 from saferefer_server.domain_spec import schema_errors
-from saferefer_server.main import create_app
 from saferefer_server.organisations import service as organisations
 from saferefer_server.organisations.models import OrganisationStatus
 from saferefer_server.policy import OpaProcess, build_engine
-from saferefer_server.referrals.testing import DomainFlows, referral_body
+from saferefer_server.referrals.testing import DomainFlows, node_with_engine, referral_body
 from saferefer_server.testing import (
     TestNode,
-    asgi_client,
     assert_matches_schema,
     free_port,
-    node_settings,
-    seed_demo,
-    started,
 )
 from sqlalchemy import select, text
 
@@ -100,20 +94,18 @@ async def test_create_denied_lists_every_violation_and_audits_the_deny(
     assert listing.json()["items"] == []
 
 
+def opa_engine_for(opa_url: str) -> Any:
+    """A real OPA engine for `opa_url`, where OPA may not (yet) listen."""
+    return build_engine(kind="opa", policy_dir=policy_dir(), opa_url=opa_url, timeout_s=0.5)
+
+
 async def test_engine_failure_503_is_decided_again_on_a_retry_with_the_same_key(
     tmp_path: Path, database_url: str
 ) -> None:
     """The audit entry committed with a policy-engine 503 does not make the 503 the stored answer
     to its Idempotency-Key: once OPA is back, the same retry creates the referral (once)."""
     opa = OpaProcess()  # nothing listens on its port until it is started below
-    engine = build_engine(kind="opa", policy_dir=policy_dir(), opa_url=opa.url, timeout_s=0.5)
-    app = create_app(node_settings(tmp_path / "node", database_url), policy_engine=engine)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(engine.aclose)
-        await stack.enter_async_context(started(app))
-        credentials = await seed_demo(app)
-        client = await stack.enter_async_context(asgi_client(app))
-        flows = DomainFlows(TestNode(app=app, client=client, credentials=credentials))
+    async with node_with_engine(tmp_path / "node", database_url, opa_engine_for(opa.url)) as flows:
         consent = await flows.consent_for(NGO, SHELTER)
         body = referral_body(
             recipient=SHELTER, consent_ids=[consent["id"]], signing_key=flows.signing_key(NGO)
@@ -121,45 +113,33 @@ async def test_engine_failure_503_is_decided_again_on_a_retry_with_the_same_key(
         key = {"Idempotency-Key": "send-while-opa-is-down"}
         first = await flows.post(NGO, "/v1/referrals", body, **key)
         assert first.status_code == 503, first.text
-        stack.enter_context(opa.start())
-        retry = first
-        for _ in range(40):  # the engine pushes its policies again within RELOAD_INTERVAL_S
-            retry = await flows.post(NGO, "/v1/referrals", body, **key)
-            if retry.status_code != 503:
-                break
-            assert "idempotent-replayed" not in retry.headers
-            await asyncio.sleep(0.25)
-        assert retry.status_code == 201, retry.text
-        again = await flows.post(NGO, "/v1/referrals", body, **key)
-        assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true")
-        assert again.json()["id"] == retry.json()["id"]
-        listing = await flows.get(SHELTER, "/v1/referrals", box="inbox")
-        assert [item["id"] for item in listing.json()["items"]] == [retry.json()["id"]]
+        with opa.start():
+            retry = first
+            for _ in range(40):  # the engine pushes its policies again within RELOAD_INTERVAL_S
+                retry = await flows.post(NGO, "/v1/referrals", body, **key)
+                if retry.status_code != 503:
+                    break
+                assert "idempotent-replayed" not in retry.headers
+                await asyncio.sleep(0.25)
+            assert retry.status_code == 201, retry.text
+            again = await flows.post(NGO, "/v1/referrals", body, **key)
+            assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true")
+            assert again.json()["id"] == retry.json()["id"]
+            listing = await flows.get(SHELTER, "/v1/referrals", box="inbox")
+            assert [item["id"] for item in listing.json()["items"]] == [retry.json()["id"]]
 
 
 async def test_create_engine_failure_is_503_and_audited(tmp_path: Path, database_url: str) -> None:
     # A real OPA engine pointed at a port where nothing listens: it must fail closed.
-    engine = build_engine(
-        kind="opa",
-        policy_dir=policy_dir(),
-        opa_url=f"http://127.0.0.1:{free_port()}",
-        timeout_s=0.5,
-    )
-    settings = node_settings(tmp_path / "node", database_url)
-    app = create_app(settings, policy_engine=engine)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(engine.aclose)
-        await stack.enter_async_context(started(app))
-        credentials = await seed_demo(app)
-        client = await stack.enter_async_context(asgi_client(app))
-        flows = DomainFlows(TestNode(app=app, client=client, credentials=credentials))
+    opa_url = f"http://127.0.0.1:{free_port()}"
+    async with node_with_engine(tmp_path / "node", database_url, opa_engine_for(opa_url)) as flows:
         consent = await flows.consent_for(NGO, SHELTER)
         response = await flows.send(NGO, SHELTER, [consent["id"]])
         assert response.status_code == 503, response.text
         problem = response.json()
         assert problem["type"] == "https://saferefer.org/problems/policy-engine-unavailable"
         assert [v["code"] for v in problem["violations"]] == ["policy_engine_unavailable"]
-        async with app.state.sessionmaker() as db_session:
+        async with flows.node.app.state.sessionmaker() as db_session:
             entry = await db_session.scalar(
                 select(AuditEntry).where(AuditEntry.id == problem["decision_id"])
             )
